@@ -1,0 +1,1 @@
+describe('smoke', () => { it('runs', () => { expect(1).toBe(1); }); });
