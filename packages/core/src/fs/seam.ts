@@ -1,0 +1,53 @@
+import * as fs from 'node:fs';
+
+/**
+ * The handful of file-system calls filekeep makes. Everything durable goes through one of these,
+ * so tests (and users' own tests) can wrap the real implementation and fail a single call.
+ */
+export interface FsSeam {
+  open(path: string, flags: string, mode?: number): Promise<number>;
+  /** May write fewer bytes than asked, like write(2); callers loop. */
+  write(fd: number, buffer: Uint8Array, offset: number, length: number): Promise<number>;
+  fdatasync(fd: number): Promise<void>;
+  fsync(fd: number): Promise<void>;
+  fchmod(fd: number, mode: number): Promise<void>;
+  ftruncate(fd: number, length: number): Promise<void>;
+  close(fd: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  mkdir(path: string): Promise<void>;
+  readFile(path: string): Promise<Buffer>;
+  readdir(path: string): Promise<string[]>;
+  stat(path: string): Promise<fs.Stats>;
+}
+
+export type FsCall = keyof FsSeam;
+
+/** Wrap a callback-style fs function in a promise without the cost of util.promisify's lookup. */
+function call<T>(fn: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => fn((error, value) => (error ? reject(error) : resolve(value))));
+}
+
+export const nodeFs: FsSeam = {
+  open: (path, flags, mode = 0o666) => call((done) => fs.open(path, flags, mode, done)),
+  write: (fd, buffer, offset, length) => call((done) => fs.write(fd, buffer, offset, length, null, done)),
+  fdatasync: (fd) => call<void>((done) => fs.fdatasync(fd, (e) => done(e, undefined))),
+  fsync: (fd) => call<void>((done) => fs.fsync(fd, (e) => done(e, undefined))),
+  fchmod: (fd, mode) => call<void>((done) => fs.fchmod(fd, mode, (e) => done(e, undefined))),
+  ftruncate: (fd, length) => call<void>((done) => fs.ftruncate(fd, length, (e) => done(e, undefined))),
+  close: (fd) => call<void>((done) => fs.close(fd, (e) => done(e, undefined))),
+  rename: (from, to) => call<void>((done) => fs.rename(from, to, (e) => done(e, undefined))),
+  link: (existing, newPath) => call<void>((done) => fs.link(existing, newPath, (e) => done(e, undefined))),
+  unlink: (path) => call<void>((done) => fs.unlink(path, (e) => done(e, undefined))),
+  mkdir: (path) => call<void>((done) => fs.mkdir(path, { recursive: true }, (e) => done(e, undefined))),
+  readFile: (path) => call((done) => fs.readFile(path, done)),
+  readdir: (path) => call((done) => fs.readdir(path, done)),
+  stat: (path) => call((done) => fs.stat(path, done)),
+};
+
+export function errnoCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
+    ? error.code
+    : undefined;
+}

@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+
+/** What identifies a process across pid reuse on this host: its pid plus its start time. */
+export interface ProcessIdentity {
+  pid: number;
+  hostname: string;
+  /** Start time in clock ticks since boot from /proc/PID/stat; null where /proc is not available. */
+  startTime: string | null;
+}
+
+export async function processStartTime(pid: number): Promise<string | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Field 2 (comm) may contain spaces and parentheses; the fields after the last ')' are plain.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ?? null; // field 22 overall: starttime
+  } catch {
+    return null;
+  }
+}
+
+let self: Promise<ProcessIdentity> | undefined;
+
+export function currentProcess(): Promise<ProcessIdentity> {
+  self ??= processStartTime(process.pid).then((startTime) => ({ pid: process.pid, hostname: hostname(), startTime }));
+  return self;
+}
+
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Is the process that wrote `identity` still running? A holder on another host cannot be checked
+ * and counts as alive. A live pid whose start time differs is a different process that reused the
+ * pid (a restarted container gets the same low pids), so the holder is dead.
+ */
+export async function isAlive(identity: ProcessIdentity): Promise<boolean> {
+  if (identity.hostname !== hostname()) return true;
+  if (!Number.isInteger(identity.pid) || identity.pid <= 0 || !pidExists(identity.pid)) return false;
+  if (identity.startTime === null) return true;
+  const startTime = await processStartTime(identity.pid);
+  return startTime === null || startTime === identity.startTime;
+}

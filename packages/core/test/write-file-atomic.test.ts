@@ -1,0 +1,139 @@
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import {
+  FaultyFs,
+  FileExistsError,
+  WriteFailedError,
+  writeFileAtomic,
+  writeJsonAtomic,
+  type FsCall,
+} from '@filekeep/core';
+import { isTempName, useTempDir } from './helpers/temp-dir';
+
+const tmp = useTempDir();
+
+describe('writeFileAtomic()', () => {
+  it('writes a string, a Buffer and a Uint8Array', async () => {
+    await writeFileAtomic(tmp.file('a.txt'), 'héllo');
+    await writeFileAtomic(tmp.file('b.bin'), Buffer.from([0, 1, 2, 255]));
+    await writeFileAtomic(tmp.file('c.bin'), new Uint8Array([9, 8, 7]));
+    expect(await readFile(tmp.file('a.txt'), 'utf8')).toBe('héllo');
+    expect([...(await readFile(tmp.file('b.bin')))]).toEqual([0, 1, 2, 255]);
+    expect([...(await readFile(tmp.file('c.bin')))]).toEqual([9, 8, 7]);
+    expect(await tmp.list()).toEqual(['a.txt', 'b.bin', 'c.bin']);
+  });
+
+  it('replaces an existing file and keeps its mode by default', async () => {
+    const file = tmp.file('data.json');
+    await writeFile(file, 'old');
+    await chmod(file, 0o600);
+    await writeFileAtomic(file, 'new');
+    expect(await readFile(file, 'utf8')).toBe('new');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+  });
+
+  it('applies an explicit mode regardless of the umask', async () => {
+    const file = tmp.file('script.sh');
+    await writeFileAtomic(file, '#!/bin/sh\n', { mode: 0o751 });
+    expect((await stat(file)).mode & 0o777).toBe(0o751);
+  });
+
+  it('creates missing parent directories unless ensureDirectory is false', async () => {
+    await writeFileAtomic(tmp.file('x/y/z.txt'), 'deep');
+    expect(await readFile(tmp.file('x/y/z.txt'), 'utf8')).toBe('deep');
+    await expect(writeFileAtomic(tmp.file('missing/z.txt'), 'no', { ensureDirectory: false })).rejects.toBeInstanceOf(WriteFailedError);
+  });
+
+  it('refuses an existing target with overwrite: false and leaves it untouched', async () => {
+    const file = tmp.file('once.txt');
+    await writeFileAtomic(file, 'first', { overwrite: false });
+    const error = await writeFileAtomic(file, 'second', { overwrite: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FileExistsError);
+    expect((error as FileExistsError).code).toBe('FK_FILE_EXISTS');
+    expect(await readFile(file, 'utf8')).toBe('first');
+    expect(await tmp.list()).toEqual(['once.txt']);
+  });
+
+  it('fsyncs the temp file, then renames, then fsyncs the directory', async () => {
+    const fs = new FaultyFs();
+    const file = tmp.file('order.txt');
+    await writeFile(file, 'old');
+    await writeFileAtomic(file, 'new', { fs });
+    const steps = fs.calls
+      .filter((c) => ['fdatasync', 'fsync', 'rename'].includes(c.call))
+      .map((c) => `${c.call}:${c.path === tmp.path ? 'dir' : c.path === file ? 'target' : isTempName(path.basename(c.path ?? '')) ? 'temp' : c.path}`);
+    expect(steps).toEqual(['fdatasync:temp', 'rename:target', 'fsync:dir']);
+  });
+
+  it('makes no fsync at all with fsync: false, and is still atomic', async () => {
+    const fs = new FaultyFs();
+    await writeFileAtomic(tmp.file('fast.txt'), 'quick', { fs, fsync: false });
+    expect(fs.count('fdatasync') + fs.count('fsync')).toBe(0);
+    expect(fs.count('rename')).toBe(1);
+    expect(await readFile(tmp.file('fast.txt'), 'utf8')).toBe('quick');
+  });
+
+  it('writes every byte when the OS writes fewer bytes than asked', async () => {
+    const fs = new FaultyFs().fail({ call: 'write', shortWrite: 4096 });
+    const big = 'x'.repeat(100_000) + 'END';
+    await writeFileAtomic(tmp.file('big.txt'), big, { fs });
+    expect(await readFile(tmp.file('big.txt'), 'utf8')).toBe(big);
+    expect(fs.count('write')).toBeGreaterThan(20);
+  });
+
+  describe('a fault at any step', () => {
+    const isDir = (p: string | undefined) => p === tmp.path;
+    const isTemp = (p: string | undefined) => p !== undefined && isTempName(path.basename(p));
+    const steps: Array<{ name: string; call: FsCall; when: (p: string | undefined) => boolean }> = [
+      { name: 'open temp file', call: 'open', when: isTemp },
+      { name: 'chmod temp file', call: 'fchmod', when: isTemp },
+      { name: 'write', call: 'write', when: isTemp },
+      { name: 'fsync temp file', call: 'fdatasync', when: isTemp },
+      { name: 'close temp file', call: 'close', when: isTemp },
+      { name: 'open directory', call: 'open', when: isDir },
+      { name: 'link backup', call: 'link', when: isTemp },
+      { name: 'rename', call: 'rename', when: () => true },
+      { name: 'fsync directory', call: 'fsync', when: isDir },
+    ];
+    for (const step of steps) {
+      for (const code of ['EIO', 'ENOSPC', 'EACCES', 'EMFILE']) {
+        it(`leaves the old content and no temp file when ${step.name} fails with ${code}`, async () => {
+          const file = tmp.file('data.json');
+          await writeFile(file, '{"old":true}');
+          const fs = new FaultyFs().fail({ call: step.call, code, when: step.when });
+          const error = await writeFileAtomic(file, '{"new":true}', { fs }).catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(WriteFailedError);
+          expect((error as WriteFailedError).code).toBe('FK_WRITE_FAILED');
+          expect(((error as WriteFailedError).cause as NodeJS.ErrnoException).code).toBe(code);
+          expect(fs.count(step.call, step.when)).toBeGreaterThan(0);
+          expect(await readFile(file, 'utf8')).toBe('{"old":true}');
+          expect(await tmp.list()).toEqual(['data.json']);
+          // The fault gone, the next write works.
+          fs.heal();
+          await writeFileAtomic(file, '{"new":true}', { fs });
+          expect(await readFile(file, 'utf8')).toBe('{"new":true}');
+        });
+      }
+    }
+
+    it('removes a new target again when the directory fsync fails', async () => {
+      const fs = new FaultyFs().fail({ call: 'fsync', when: isDir });
+      await expect(writeFileAtomic(tmp.file('new.txt'), 'x', { fs })).rejects.toBeInstanceOf(WriteFailedError);
+      expect(await tmp.list()).toEqual([]);
+    });
+  });
+});
+
+describe('writeJsonAtomic()', () => {
+  it('writes indented JSON with a trailing newline', async () => {
+    await writeJsonAtomic(tmp.file('v.json'), { a: [1, 2] });
+    expect(await readFile(tmp.file('v.json'), 'utf8')).toBe('{\n  "a": [\n    1,\n    2\n  ]\n}\n');
+    await writeJsonAtomic(tmp.file('c.json'), { a: 1 }, { indent: 0 });
+    expect(await readFile(tmp.file('c.json'), 'utf8')).toBe('{"a":1}\n');
+  });
+
+  it('rejects a value that has no JSON form and writes nothing', async () => {
+    await expect(writeJsonAtomic(tmp.file('u.json'), undefined)).rejects.toThrow(TypeError);
+    expect(await tmp.list()).toEqual([]);
+  });
+});
