@@ -1,0 +1,99 @@
+import { CorruptDataError } from '../errors';
+import { compareIds, isValidId, type Id } from './ids';
+import { deepFreeze, isPlainObject } from './json-value';
+
+export const FORMAT = 'filekeep/1';
+
+/** A stored record and, once computed, its JSON text (records are immutable, so it never changes). */
+export interface Entry {
+  readonly record: Readonly<Record<string, unknown>> & { readonly id: Id };
+  json: string | undefined;
+}
+
+export interface CollectionState {
+  nextId: number;
+  /** Kept in id order (see `compareIds`). */
+  records: Map<Id, Entry>;
+}
+
+export interface SnapshotState {
+  collections: Map<string, CollectionState>;
+  /** Collections in the file that this repository does not declare: written back verbatim. */
+  foreign: Map<string, string>;
+}
+
+export function entryJson(entry: Entry): string {
+  return (entry.json ??= JSON.stringify(entry.record));
+}
+
+/**
+ * One human-readable document, one record per line in id order, so a person can read and diff it.
+ * Each record's JSON is computed once and reused by every later snapshot.
+ */
+export function serializeSnapshot(collections: Iterable<[string, number, Iterable<Entry>]>, foreign: Map<string, string>): string {
+  const parts: string[] = [];
+  for (const [name, nextId, entries] of collections) {
+    const lines: string[] = [];
+    for (const entry of entries) lines.push(entryJson(entry));
+    const records = lines.length === 0 ? '[]' : `[\n        ${lines.join(',\n        ')}\n      ]`;
+    parts.push(`    ${JSON.stringify(name)}: {\n      "nextId": ${nextId},\n      "records": ${records}\n    }`);
+  }
+  for (const [name, raw] of foreign) parts.push(`    ${JSON.stringify(name)}: ${raw}`);
+  return `{\n  "format": "${FORMAT}",\n  "collections": {\n${parts.join(',\n')}\n  }\n}\n`;
+}
+
+export type RecordCheck = (collection: string, record: Record<string, unknown>) => string | undefined;
+
+/** Parse and check a data file; anything wrong is a CorruptDataError naming the file and the reason. */
+export function parseSnapshot(file: string, text: string, declared: readonly string[], check: RecordCheck): SnapshotState {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new CorruptDataError(file, text.trim() === '' ? 'the file is empty' : `invalid JSON (${(error as Error).message})`, error);
+  }
+  if (!isPlainObject(doc)) throw new CorruptDataError(file, 'the top level is not an object');
+  if (doc['format'] !== FORMAT) throw new CorruptDataError(file, `unknown format ${JSON.stringify(doc['format'])} (expected "${FORMAT}")`);
+  const raw = doc['collections'];
+  if (!isPlainObject(raw)) throw new CorruptDataError(file, '"collections" is not an object');
+
+  const state: SnapshotState = { collections: new Map(), foreign: new Map() };
+  for (const name of Object.keys(raw)) {
+    if (!declared.includes(name)) state.foreign.set(name, JSON.stringify(raw[name]));
+  }
+  for (const name of declared) {
+    state.collections.set(name, Object.hasOwn(raw, name) ? parseCollection(file, name, raw[name], check) : { nextId: 1, records: new Map() });
+  }
+  return state;
+}
+
+function parseCollection(file: string, name: string, value: unknown, check: RecordCheck): CollectionState {
+  const where = `collection ${JSON.stringify(name)}`;
+  if (!isPlainObject(value)) throw new CorruptDataError(file, `${where} is not an object`);
+  const { nextId, records } = value;
+  if (typeof nextId !== 'number' || !Number.isSafeInteger(nextId) || nextId < 1) {
+    throw new CorruptDataError(file, `${where} has an invalid nextId ${JSON.stringify(nextId)}`);
+  }
+  if (!Array.isArray(records)) throw new CorruptDataError(file, `${where} has no records array`);
+  const entries: Entry[] = [];
+  const seen = new Set<Id>();
+  records.forEach((record: unknown, index) => {
+    const at = `${where}, record ${index}`;
+    if (!isPlainObject(record)) throw new CorruptDataError(file, `${at} is not an object`);
+    const id = record['id'];
+    if (!Object.hasOwn(record, 'id') || !isValidId(id)) throw new CorruptDataError(file, `${at} has an invalid id ${JSON.stringify(id)}`);
+    if (seen.has(id)) throw new CorruptDataError(file, `${where} has a duplicate id ${JSON.stringify(id)}`);
+    if (typeof id === 'number' && id >= nextId) throw new CorruptDataError(file, `${where} has id ${id} but nextId ${nextId}`);
+    seen.add(id);
+    const problem = check(name, record);
+    if (problem) throw new CorruptDataError(file, `${where}, record id ${JSON.stringify(id)} fails the schema: ${problem}`);
+    entries.push({ record: deepFreeze(record) as Entry['record'], json: undefined });
+  });
+  if (!isSorted(entries)) entries.sort((a, b) => compareIds(a.record.id, b.record.id));
+  return { nextId, records: new Map(entries.map((e) => [e.record.id, e])) };
+}
+
+function isSorted(entries: Entry[]): boolean {
+  for (let i = 1; i < entries.length; i++) if (compareIds(entries[i - 1]!.record.id, entries[i]!.record.id) > 0) return false;
+  return true;
+}
