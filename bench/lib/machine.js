@@ -25,6 +25,11 @@ function filesystemOf(dir) {
   }
 }
 
+/** 1-minute load average: other work on the machine is the main source of noise. */
+function loadAverage() {
+  return os.loadavg()[0].toFixed(2);
+}
+
 function describeMachine(benchDir) {
   const cpus = os.cpus();
   return {
@@ -35,7 +40,8 @@ function describeMachine(benchDir) {
     node: process.version,
     filesystem: filesystemOf(benchDir),
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    loadAtStart: loadAverage(),
   };
 }
 
-module.exports = { describeMachine };
+module.exports = { describeMachine, loadAverage };

@@ -53,20 +53,30 @@ async function run(ctx) {
   const replace = await loop(() => durableReplace(dir, target, KIB), limits);
   ctx.disk = { fdatasyncPerSec: fdatasync.perSec, replacePerSec: replace.perSec };
 
-  const rows = [
-    ['1 KiB write + fdatasync (same fd, overwrite)', num(fdatasync.perSec), num(1e6 / fdatasync.perSec), num(fdatasync.ops)],
-    ['1 KiB durable atomic replace (temp, write, fdatasync, close, rename, fsync dir)', num(replace.perSec), num(1e6 / replace.perSec), num(replace.ops)],
-  ];
-  const fk = ctx.results.singleFilekeep1k;
-  const notes = [
-    `Synchronous fs calls on \`${ctx.relative(dir)}\` (${ctx.machine.filesystem}), the same filesystem as every data file below.`,
-    `Ratio row: fdatasync rate / durable replace rate = ${ratio(fdatasync.perSec, replace.perSec)}; a journal append can be that much cheaper than a whole-file replace.`,
-  ];
-  if (fk) notes.push(`filekeep \`writeFileAtomic\` at 1 KiB (table 2) reached ${ratio(fk, replace.perSec)} of the durable replace rate.`);
+  // Rendered after the other suites, to set filekeep's single-write rate against the limit.
   return {
     title: '1. Disk limit',
-    notes,
-    table: markdownTable(['operation', 'ops/s', 'µs/op', 'ops measured'], rows, 'lrrr'),
+    render: () => {
+      const fk = ctx.results.singleWrites?.filekeep1k ?? null;
+      const rows = [
+        ['1 KiB write + fdatasync (same fd, overwrite)', num(fdatasync.perSec), num(1e6 / fdatasync.perSec), '–', '–'],
+        [
+          '1 KiB durable atomic replace (new temp, write, fdatasync, close, rename, fsync dir)',
+          num(replace.perSec),
+          num(1e6 / replace.perSec),
+          fk ? `${num(fk)} (writeFileAtomic)` : ctx.filekeep.missing.writeFileAtomic,
+          fk ? ratio(fk, replace.perSec) : '–',
+        ],
+      ];
+      return {
+        notes: [
+          `Synchronous fs calls, no library, on \`${ctx.relative(dir)}\` (${ctx.machine.filesystem}), the filesystem of every data file below; each measured for ${limits.maxMs / 1000} s.`,
+          'The first row bounds an append-only journal; the second bounds anything that replaces a whole file durably (the directory is opened per op, as a library must).',
+          'The last column is filekeep measured in table 2, as a share of the limit (issue 6 asks for ≥ 0.8×, i.e. within 1.25×).',
+        ],
+        table: markdownTable(['operation', 'ops/s', 'µs/op', 'filekeep ops/s', 'filekeep ÷ limit'], rows, 'lrrrr'),
+      };
+    },
   };
 }
 

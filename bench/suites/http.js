@@ -1,0 +1,222 @@
+'use strict';
+// POST /expenses under autocannon against each server in its own child process, at 0 and
+// 10,000 existing records; then SIGKILL the server and count the records it acknowledged
+// (2xx with an id in the body) that are not in its data file.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const autocannon = require('autocannon');
+const { HOST, freePort, startServer, killServer } = require('../lib/servers');
+const { expense, expenseRecords, expenseSchema } = require('../lib/data');
+const { readIds } = require('../lib/data-file');
+const { withTimeout } = require('../lib/measure');
+const { markdownTable, num, ms, ratio } = require('../lib/table');
+
+const RECORD_COUNTS = [0, 10000];
+const CONNECTIONS = 50;
+const BODY = JSON.stringify(expense(1));
+
+/** Writes `{ "expenses": [...] }`, the layout json-server and our hand-written servers read. */
+function seedPlainFile(file, count) {
+  fs.writeFileSync(file, JSON.stringify({ expenses: expenseRecords(count) }, null, 2));
+}
+
+/**
+ * The snapshot is read directly, like any other data file. Only when a journal sits next to
+ * it (journal engine) is filekeep's own recovery needed to see the acknowledged records.
+ */
+async function readFilekeepIds(ctx, file) {
+  const { FileRepository } = ctx.filekeep;
+  if (!fs.existsSync(`${file}.journal`) || !FileRepository) return readIds(file);
+  try {
+    const repo = await FileRepository.open({ file, collections: { expenses: { schema: { type: 'object' } } } });
+    const ids = new Set(repo.collection('expenses').list().map((r) => String(r.id)));
+    await repo.close();
+    return { ids, corrupt: null };
+  } catch (err) {
+    return { ids: new Set(), corrupt: `does not open: ${err.message.slice(0, 80)}` };
+  }
+}
+
+function servers(ctx) {
+  const { filekeep } = ctx;
+  const local = (name) => path.join(__dirname, '..', 'servers', name);
+  const plain = (script) => async (dir, count) => {
+    const file = path.join(dir, 'db.json');
+    seedPlainFile(file, count);
+    return { script: local(script), env: { DATA_FILE: file }, dataFile: file };
+  };
+  return [
+    {
+      key: 'filekeep',
+      name: 'filekeep example app',
+      short: 'filekeep\nexample app',
+      skip: filekeep.missing.exampleServer,
+      skipSeeded: filekeep.missing.FileRepository,
+      async prepare(dir, count) {
+        const file = path.join(dir, 'expenses.json');
+        if (count > 0) {
+          // Seeded through filekeep itself, so the file is in the format the app reads.
+          const repo = await filekeep.FileRepository.open({ file, collections: { expenses: { schema: expenseSchema } } });
+          const expenses = repo.collection('expenses');
+          await Promise.all(Array.from({ length: count }, (_, i) => expenses.insert(expense(i + 1))));
+          await repo.close();
+        }
+        return { script: filekeep.exampleServer, env: { DATA_DIR: dir }, dataFile: file, readIds: (f) => readFilekeepIds(ctx, f) };
+      },
+    },
+    { key: 'naive', name: 'naive `writeFileSync` per request (seed style)', short: 'naive\nwriteFileSync', prepare: plain('naive.js') },
+    { key: 'wfa', name: 'write-file-atomic per request', short: 'write-file-atomic\nper request', prepare: plain('wfa.js') },
+    {
+      key: 'json-server',
+      name: 'json-server 0.17.4',
+      short: 'json-server\n0.17.4',
+      async prepare(dir, count) {
+        const file = path.join(dir, 'db.json');
+        seedPlainFile(file, count);
+        const bin = path.join(path.dirname(require.resolve('json-server/package.json')), 'lib', 'cli', 'bin.js');
+        // --snapshots: json-server checks the directory exists; keep its snapshot files in ours.
+        return { script: bin, args: [file, '--host', HOST, '--quiet', '--snapshots', dir], passPort: true, env: {}, dataFile: file };
+      },
+    },
+    { key: 'memory', name: 'in-memory Express (ceiling)', short: 'in-memory\n(ceiling)', persisted: false, prepare: plain('memory.js') },
+  ];
+}
+
+function runAutocannon(port, durationSec) {
+  const acked = [];
+  let unreadable = 0;
+  const onResponse = (status, body) => {
+    if (status < 200 || status >= 300) return;
+    try {
+      acked.push(String(JSON.parse(body).id));
+    } catch {
+      unreadable++;
+    }
+  };
+  const done = new Promise((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: `http://${HOST}:${port}`,
+        connections: CONNECTIONS,
+        duration: durationSec,
+        timeout: 10,
+        requests: [{ method: 'POST', path: '/expenses', headers: { 'content-type': 'application/json' }, body: BODY, onResponse }],
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
+    // autocannon stops itself after `duration`; this only guards against it never finishing.
+    const guard = setTimeout(() => instance.stop(), (durationSec + 15) * 1000);
+    instance.once('done', () => clearTimeout(guard));
+  });
+  return withTimeout(done, (durationSec + 30) * 1000, 'autocannon').then((result) => ({ result, acked, unreadable }));
+}
+
+async function measure(ctx, server, count, durationSec) {
+  const dir = ctx.mkdir(`http-${server.key}-${count}`);
+  const setup = await server.prepare(dir, count);
+  const port = await freePort();
+  const child = await startServer({
+    name: server.name,
+    script: setup.script,
+    args: [...(setup.args ?? []), ...(setup.passPort ? ['--port', String(port)] : [])],
+    env: setup.env,
+    port,
+    cwd: dir,
+    logFile: path.join(dir, 'server.log'),
+  });
+  let run;
+  try {
+    run = await runAutocannon(port, durationSec);
+  } finally {
+    await killServer(child);
+  }
+  const { result, acked, unreadable } = run;
+  const onDisk = await (setup.readIds ?? readIds)(setup.dataFile);
+  const missing = acked.filter((id) => !onDisk.ids.has(id)).length;
+  return {
+    reqPerSec: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    acked: acked.length,
+    unreadable,
+    missing,
+    corrupt: onDisk.corrupt,
+  };
+}
+
+async function run(ctx) {
+  const durationSec = ctx.quick ? 3 : 10;
+  const list = servers(ctx);
+  const results = new Map(); // `${key}:${count}` → result, or { skipped } / { failed }
+
+  for (const count of RECORD_COUNTS) {
+    for (const server of list) {
+      const id = `${server.key}:${count}`;
+      const skipped = server.skip ?? (count > 0 ? server.skipSeeded : null);
+      if (skipped) {
+        results.set(id, { skipped });
+        continue;
+      }
+      try {
+        const r = await measure(ctx, server, count, durationSec);
+        results.set(id, r);
+        ctx.progress(`http: ${server.name} @ ${num(count)} records: ${num(r.reqPerSec)} req/s, ${r.missing} missing${r.corrupt ? ` (file ${r.corrupt})` : ''}`);
+      } catch (err) {
+        results.set(id, { failed: err.message.split('\n')[0] });
+        ctx.progress(`http: ${server.name} @ ${num(count)} records failed: ${err.message}`);
+      }
+    }
+  }
+
+  ctx.results.http = { servers: list, results, recordCounts: RECORD_COUNTS };
+
+  return {
+    title: '4. HTTP: POST /expenses',
+    render: () => {
+      const rows = [];
+      for (const count of RECORD_COUNTS) {
+        const fk = results.get(`filekeep:${count}`);
+        const mem = results.get(`memory:${count}`);
+        for (const server of list) {
+          const r = results.get(`${server.key}:${count}`);
+          const head = [num(count), server.name];
+          if (r.skipped || r.failed) {
+            rows.push([...head, '–', '–', '–', '–', '–', '–', r.skipped ?? `failed: ${r.failed}`]);
+            continue;
+          }
+          let lost;
+          if (server.persisted === false) lost = `all ${num(r.acked)} (never written)`;
+          else if (r.corrupt) lost = `${num(r.missing)} of ${num(r.acked)}: file ${r.corrupt}`;
+          else lost = `${num(r.missing)} of ${num(r.acked)}`;
+          rows.push([
+            ...head,
+            num(r.reqPerSec),
+            fk?.reqPerSec ? ratio(r.reqPerSec, fk.reqPerSec) : '–',
+            mem?.reqPerSec ? ratio(r.reqPerSec, mem.reqPerSec) : '–',
+            ms(r.p50),
+            ms(r.p99),
+            `${num(r.errors)} / ${num(r.non2xx)}`,
+            lost,
+          ]);
+        }
+      }
+      return {
+        notes: [
+          `autocannon in the bench process, ${CONNECTIONS} connections, ${durationSec} s per server${ctx.quick ? ' (quick mode)' : ''}; each server in its own child process on ${HOST}. On a 2-core machine the load generator and the server share the CPU.`,
+          'Body: one expense record (`description`, `amount`, `category`, `date`). The seeded records are in the data file before the server starts.',
+          'Lost: ids of 2xx responses received by autocannon that are not in the data file after the server is SIGKILLed at the end of the run (a crash, as far as the server can tell).',
+        ],
+        table: markdownTable(
+          ['existing records', 'server', 'req/s', '÷ filekeep', '÷ in-memory', 'p50', 'p99', 'errors / non-2xx', 'acknowledged but lost'],
+          rows,
+          'rlrrrrrrl',
+        ),
+      };
+    },
+  };
+}
+
+module.exports = { run };

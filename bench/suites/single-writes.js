@@ -1,0 +1,122 @@
+'use strict';
+// Sequential awaited writes of one whole document: the latency a caller sees for one durable
+// save, and how many fsyncs each library spends on it (measured by lib/fs-counter).
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { loop } = require('../lib/measure');
+const { durableReplace } = require('./disk');
+const { documentOfSize } = require('../lib/data');
+const counter = require('../lib/fs-counter');
+const { markdownTable, num, ratio } = require('../lib/table');
+
+const SIZES = [1024, 100 * 1024, 10 * 1024 * 1024];
+const LABELS = ['1 KiB', '100 KiB', '10 MiB'];
+
+/** Each writer: `prepare(file)` returns `write(doc)`; `doc` has the value and its text. */
+function writers(ctx) {
+  const { anchors, filekeep } = ctx;
+  return [
+    {
+      name: 'filekeep `writeFileAtomic`',
+      key: 'filekeep',
+      skip: filekeep.missing.writeFileAtomic,
+      prepare: (file) => (doc) => filekeep.writeFileAtomic(file, doc.text),
+    },
+    {
+      name: 'write-file-atomic 7',
+      prepare: (file) => (doc) => anchors.writeFileAtomic(file, doc.text),
+    },
+    {
+      name: 'atomically 2',
+      prepare: (file) => (doc) => anchors.atomically.writeFile(file, doc.text),
+    },
+    {
+      name: 'steno 4 `Writer`',
+      prepare: (file) => {
+        const writer = new anchors.Writer(file);
+        return (doc) => writer.write(doc.text);
+      },
+    },
+    {
+      // lowdb serialises its own data on every write, as its users pay for it.
+      name: 'lowdb 7 `JSONFile` `write()`',
+      prepare: (file) => {
+        const db = new anchors.Low(new anchors.JSONFile(file), {});
+        return (doc) => {
+          db.data = doc.value;
+          return db.write();
+        };
+      },
+    },
+    {
+      name: 'naive `fs.writeFileSync`',
+      prepare: (file) => async (doc) => fs.writeFileSync(file, doc.text),
+    },
+    {
+      name: 'disk limit: sync durable replace',
+      key: 'disk',
+      prepare: (file) => async (doc) => durableReplace(path.dirname(file), file, Buffer.from(doc.text)),
+    },
+  ];
+}
+
+async function run(ctx) {
+  const dir = ctx.mkdir('single-writes');
+  const docs = SIZES.map((size) => documentOfSize(size));
+  const list = writers(ctx);
+  // results[writerIndex][sizeIndex] = { perSec, fileSyncs, dirSyncs } per write
+  const results = list.map(() => []);
+
+  for (const [s, doc] of docs.entries()) {
+    const limits = {
+      maxOps: 5000,
+      maxMs: ctx.quick ? (s === 2 ? 400 : 250) : s === 2 ? 4000 : 1500,
+      minOps: ctx.quick ? 2 : 3,
+    };
+    for (const [w, writer] of list.entries()) {
+      if (writer.skip) continue;
+      const file = path.join(dir, `w${w}-s${s}.json`);
+      const write = writer.prepare(file);
+      await write(doc); // creates the file, so every measured write replaces an existing one
+      const before = counter.snapshot();
+      const m = await loop(() => write(doc), limits);
+      const c = counter.since(before);
+      results[w][s] = { perSec: m.perSec, fileSyncs: c.fileSyncs / m.ops, dirSyncs: c.dirSyncs / m.ops };
+      fs.rmSync(file, { force: true });
+      ctx.progress(`single writes: ${writer.name} @ ${LABELS[s]}: ${num(m.perSec)}/s`);
+    }
+  }
+
+  const fkIndex = list.findIndex((w) => w.key === 'filekeep');
+  ctx.results.singleWrites = { filekeep1k: results[fkIndex][0]?.perSec ?? null };
+
+  return {
+    title: '2. Single awaited writes',
+    render: () => {
+      const headers = ['library', ...LABELS.map((label) => `${label} writes/s (÷ filekeep)`), 'fsyncs per write (file + dir)'];
+      const rows = list.map((writer, w) => {
+        if (writer.skip) return [writer.name, ...docs.map(() => '–'), writer.skip];
+        const cells = docs.map((_, s) => {
+          const r = results[w][s];
+          const fk = results[fkIndex][s];
+          return fk ? `${num(r.perSec)} (${ratio(r.perSec, fk.perSec)})` : num(r.perSec);
+        });
+        const syncs = results[w].map((r) => `${num(r.fileSyncs)} + ${num(r.dirSyncs)}`);
+        return [writer.name, ...cells, [...new Set(syncs)].join(' / ')];
+      });
+      return {
+        notes: [
+          `Documents: pretty-printed \`{ "expenses": [...] }\` of ${docs.map((d) => num(d.bytes)).join(', ')} bytes.`,
+          'One writer at a time, each write awaited before the next, each replacing an existing file in the same directory.',
+          'Every library writes the same pretty-printed JSON text; lowdb is handed the object and serialises it itself (its API).',
+          'fsyncs are counted by wrapping `fs.fsync`/`fdatasync` (callback, sync and FileHandle forms) in this process; a "dir" sync is one whose fd is a directory. 0 + 0 means a crash can lose the write, 1 + 0 that the rename itself is not yet durable.',
+          `Limits per cell: ${ctx.quick ? 'quick mode, ≤ 0.25 s (0.4 s at 10 MiB)' : '≤ 1.5 s (4 s at 10 MiB)'}, at least ${ctx.quick ? 2 : 3} writes.`,
+        ],
+        table: markdownTable(headers, rows, 'lrrrr'),
+      };
+    },
+  };
+}
+
+module.exports = { run };
