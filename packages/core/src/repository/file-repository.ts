@@ -4,7 +4,7 @@ import type Ajv from 'ajv';
 import type { AnySchema } from 'ajv';
 import { AtomicFile } from '../atomic/atomic-file';
 import { sweepTempFiles } from '../atomic/temp-files';
-import { ClosedError, InvalidOptionError, WriteFailedError } from '../errors';
+import { ClosedError, FilekeepError, InvalidOptionError, WriteFailedError } from '../errors';
 import { errnoCode, nodeFs, type FsSeam } from '../fs/seam';
 import { PidLock } from '../lock/pid-lock';
 import { Collection, type CollectionStore } from './collection';
@@ -194,11 +194,16 @@ export class FileRepository<M extends Record<string, object> = Record<string, ob
     for (const [name, state] of this.state.collections) {
       sections.push([name, batch.nextIds.get(name) ?? state.nextId, mergedEntries(state.records, batch.changes.get(name))]);
     }
-    // Serialised once per commit; each record's JSON is cached on its entry.
-    const bytes = Buffer.from(serializeSnapshot(sections, this.state.foreign));
-    const file = await AtomicFile.open(this.file, { mode: this.mode, fs: this.fs });
-    await file.write(bytes);
-    await file.commit();
+    let bytes: Buffer;
+    try {
+      // Serialised once per commit; each record's JSON is cached on its entry.
+      bytes = Buffer.from(serializeSnapshot(sections, this.state.foreign));
+      const file = await AtomicFile.open(this.file, { mode: this.mode, fs: this.fs });
+      await file.write(bytes);
+      await file.commit();
+    } catch (error) {
+      throw error instanceof FilekeepError ? error : new WriteFailedError(this.file, error, 'serialize');
+    }
     batch.bytes = bytes.length;
     if (this.listenerCount('commit') > 0) {
       this.emit('commit', { batch: { mutations: batch.mutations, bytes: bytes.length }, durationMs: performance.now() - started } satisfies CommitEvent);
