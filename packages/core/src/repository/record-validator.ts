@@ -4,7 +4,8 @@ import { ValidationError, type ValidationIssue } from '../errors';
 
 /** The ajv instance a repository compiles its schemas with, unless the caller brings one. */
 export function createAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, strict: true });
+  // multipleOfPrecision: so `multipleOf: 0.01` accepts 0.29 despite binary floating point.
+  const ajv = new Ajv({ allErrors: true, strict: true, multipleOfPrecision: 9 });
   addFormats(ajv);
   return ajv;
 }
