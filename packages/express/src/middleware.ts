@@ -1,0 +1,81 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { FileRepository } from '@filekeep/core';
+import { holdResponse } from './hold-response';
+import { problem, sendProblem, toProblem } from './problem';
+
+/**
+ * Your collections, to type `req.repo`. Augment it once in your app:
+ *
+ * @example
+ * declare module '@filekeep/express' {
+ *   interface FilekeepCollections { expenses: Expense }
+ * }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface FilekeepCollections {}
+
+/** The collections map `req.repo` is typed with: yours, or any collection until you augment it. */
+export type RegisteredCollections = keyof FilekeepCollections extends never
+  ? Record<string, object>
+  : // A mapped type, because an interface lacks the implicit index signature FileRepository's bound needs.
+    { [K in keyof FilekeepCollections]: FilekeepCollections[K] };
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /** The repository given to `filekeep()`. */
+      repo: FileRepository<RegisteredCollections>;
+    }
+  }
+}
+
+export interface FilekeepOptions {
+  /**
+   * Called when the repository could not make a request's changes durable and the response was
+   * replaced by a 503.
+   * @default (error) => console.error(error)
+   */
+  log?: (error: unknown, req: Request) => void;
+}
+
+const DEFAULTS: Required<FilekeepOptions> = {
+  log: (error) => console.error(error),
+};
+
+/** Methods that do not change state (RFC 9110 §9.2.1); their responses are never held. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/**
+ * Puts the repository on `req.repo` and makes every other method's response wait until the
+ * repository is durable: when the handler starts its response, the head and body are held until
+ * `repo.flush()` resolves. If the flush fails, a success (< 400) becomes a 503 problem instead;
+ * an error response the handler chose is sent as it was.
+ *
+ * @example
+ * app.use(express.json(), filekeep(repo));
+ * app.post('/expenses', async (req, res) => {
+ *   res.status(201).json(await req.repo.collection('expenses').insert(req.body));
+ * });
+ */
+export function filekeep<M extends Record<string, object>>(repo: FileRepository<M>, options: FilekeepOptions = {}): RequestHandler {
+  const { log } = { ...DEFAULTS, ...options };
+  // The repository's type is the one your app registered in FilekeepCollections.
+  const injected = repo as unknown as FileRepository<RegisteredCollections>;
+  return function filekeep(req: Request, res: Response, next: NextFunction): void {
+    req.repo = injected;
+    if (!SAFE_METHODS.has(req.method)) {
+      holdResponse(res, {
+        wait: () => repo.flush(),
+        failed(error, status) {
+          log(error, req);
+          if (status >= 400) return false;
+          const replacement = toProblem(error);
+          sendProblem(res, replacement.status === 503 ? replacement : problem(503, 'The change could not be stored durably. Try again later.'));
+          return true;
+        },
+      });
+    }
+    next();
+  };
+}

@@ -1,0 +1,189 @@
+import * as http from 'node:http';
+import { readFile } from 'node:fs/promises';
+import request from 'supertest';
+import { FaultyFs } from '@filekeep/core';
+import { createApp, deferred, GatedFs, listen, lunch, taxi, useRepository } from './helpers/setup';
+
+const store = useRepository();
+const noop = () => undefined;
+
+/** POST with a raw client, so the test sees exactly when the response starts to arrive. */
+function post(port: number, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ port, host: '127.0.0.1', path, method: 'POST', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('filekeep()', () => {
+  it('puts the repository on req.repo', async () => {
+    const repo = await store.open();
+    const app = createApp(repo, (a) => a.get('/same', (req, res) => res.json(req.repo === (repo as unknown))));
+    await request(app).get('/same').expect(200, 'true');
+  });
+
+  it('holds a mutation response until the change is fsynced, renamed and the directory fsynced', async () => {
+    const events: string[] = [];
+    const fs = new GatedFs(events);
+    const repo = await store.open(fs);
+    const expenses = repo.collection('expenses');
+    const app = createApp(repo, (a) =>
+      a.post('/expenses', (_req, res) => {
+        // Not awaited on purpose: the middleware alone must keep the 201 back until it is durable.
+        expenses.insert(lunch).catch(noop);
+        res.status(201).json({ queued: true });
+        events.push('handler responded');
+      }),
+    );
+    const server = await listen(app);
+    server.server.on('connection', (socket) => {
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((...args: unknown[]) => (events.push('socket write'), write(...args))) as typeof socket.write;
+    });
+    const gate = fs.hold();
+    try {
+      const response = post(server.port, '/expenses');
+      await gate.reached;
+      // The handler has responded and the data fsync is in flight: not one byte may be on the socket.
+      expect(events).toEqual(['handler responded']);
+      gate.release();
+      const { status, body } = await response;
+      expect(status).toBe(201);
+      expect(JSON.parse(body)).toEqual({ queued: true });
+      const firstWrite = events.indexOf('socket write');
+      expect(events.slice(0, firstWrite)).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done']);
+      expect(JSON.parse(await readFile(store.file, 'utf8')).collections.expenses.records).toEqual([{ id: 1, ...lunch }]);
+    } finally {
+      gate.release();
+      await server.close();
+    }
+  });
+
+  it('turns a 201 into a 503 problem when the flush fails', async () => {
+    const fs = new FaultyFs().fail({ call: 'fdatasync', code: 'EIO' });
+    const repo = await store.open(fs);
+    const expenses = repo.collection('expenses');
+    const log = jest.fn();
+    const app = createApp(
+      repo,
+      (a) =>
+        a.post('/expenses', (_req, res) => {
+          expenses.insert(lunch).catch(noop);
+          res.status(201).set('Location', '/expenses/1').json({ queued: true });
+        }),
+      log,
+    );
+    const res = await request(app).post('/expenses').expect(503);
+    expect(res.headers['content-type']).toBe('application/problem+json; charset=utf-8');
+    expect(res.headers['location']).toBeUndefined();
+    expect(res.body).toEqual({
+      type: 'about:blank',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: expect.any(String),
+      code: 'FK_WRITE_FAILED',
+    });
+    expect(JSON.stringify(res.body)).not.toContain(store.dir);
+    expect(log).toHaveBeenCalledWith(expect.objectContaining({ code: 'FK_WRITE_FAILED' }), expect.anything());
+    expect(expenses.count()).toBe(0);
+
+    fs.heal();
+    await request(app).post('/expenses').expect(201);
+    expect(expenses.list()).toEqual([{ id: 1, ...lunch }]);
+  });
+
+  it('turns an explicit writeHead(201, headers) into a 503 without those headers', async () => {
+    const fs = new FaultyFs().fail({ call: 'fdatasync' });
+    const repo = await store.open(fs);
+    const app = createApp(repo, (a) =>
+      a.put('/raw', (_req, res) => {
+        repo.collection('expenses').insert(taxi).catch(noop);
+        res.writeHead(201, { 'X-Created': 'yes' });
+        res.write('part one, ');
+        res.end('part two');
+      }),
+    );
+    const res = await request(app).put('/raw').expect(503);
+    expect(res.headers['x-created']).toBeUndefined();
+    expect(res.body.status).toBe(503);
+  });
+
+  it('sends an error response the handler chose as it was when the flush fails', async () => {
+    const fs = new FaultyFs().fail({ call: 'fdatasync' });
+    const repo = await store.open(fs);
+    const app = createApp(repo, (a) =>
+      a.delete('/expenses/:id', (_req, res) => {
+        repo.collection('expenses').insert(lunch).catch(noop);
+        res.status(409).json({ mine: true });
+      }),
+    );
+    await request(app).delete('/expenses/1').expect(409, { mine: true });
+  });
+
+  it('replays a streamed body in order once the change is durable', async () => {
+    const fs = new GatedFs();
+    const repo = await store.open(fs);
+    const app = createApp(repo, (a) =>
+      a.patch('/stream', (_req, res) => {
+        repo.collection('expenses').insert(lunch).catch(noop);
+        res.setHeader('Content-Type', 'text/plain');
+        expect(res.write('a')).toBe(false);
+        res.write(Buffer.from('b'));
+        res.end('c');
+      }),
+    );
+    const gate = fs.hold();
+    const response = request(app).patch('/stream');
+    const done = response.then((r) => r);
+    await gate.reached;
+    gate.release();
+    const res = await done;
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('abc');
+  });
+
+  it('reports headersSent to the handler while the response is held', async () => {
+    const fs = new GatedFs();
+    const repo = await store.open(fs);
+    const seen = deferred<boolean[]>();
+    const app = createApp(repo, (a) =>
+      a.post('/seen', (_req, res) => {
+        repo.collection('expenses').insert(lunch).catch(noop);
+        const before = res.headersSent;
+        res.status(201).end();
+        seen.resolve([before, res.headersSent]);
+      }),
+    );
+    const gate = fs.hold();
+    const response = request(app).post('/seen').then((r) => r.status);
+    await gate.reached;
+    expect(await seen.promise).toEqual([false, true]);
+    gate.release();
+    expect(await response).toBe(201);
+  });
+
+  it('does not delay GET while a write is in flight', async () => {
+    const fs = new GatedFs();
+    const repo = await store.open(fs);
+    const expenses = repo.collection('expenses');
+    const app = createApp(repo, (a) => {
+      a.get('/expenses', (_req, res) => res.json(expenses.list()));
+      a.post('/expenses', async (req, res) => res.status(201).json(await expenses.insert(req.body)));
+    });
+    const gate = fs.hold();
+    const posted = request(app).post('/expenses').send(lunch).then((r) => r.status);
+    await gate.reached;
+    // The write is stuck in fdatasync; a read answers at once, with durable state only.
+    await request(app).get('/expenses').expect(200, []);
+    await request(app).head('/expenses').expect(200);
+    gate.release();
+    expect(await posted).toBe(201);
+    await request(app).get('/expenses').expect(200, [{ id: 1, ...lunch }]);
+  });
+});
