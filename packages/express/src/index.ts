@@ -3,3 +3,6 @@ export { problemDetails, notFound, type ProblemDetailsOptions } from './problem-
 export { STATUS_BY_CODE, toProblem, sendProblem, issuePath, type Problem, type ProblemIssue } from './problem';
 export { validate, compileSchema, type RequestSchemas } from './validate';
 export { HttpError, PreconditionFailedError, UnsupportedMediaTypeError, RequestValidationError, type RequestPart, type RequestValidationIssue } from './errors';
+export { resource, type ResourceOptions } from './resource';
+export { etagOf, ifMatch } from './preconditions';
+export { gracefulShutdown, type GracefulShutdownOptions, type ShutdownHandle, type Closable } from './graceful-shutdown';
