@@ -7,7 +7,7 @@ export { withAtomicFile, createAtomicWriteStream, type AtomicFileHandle } from '
 export { sweepTempFiles, tempPathFor, type SweepOptions } from './atomic/temp-files';
 export { updateJsonAtomic, type UpdateJsonAtomicOptions } from './atomic/update-json-atomic';
 export { PidLock, withFileLock, type FileLockOptions } from './lock/pid-lock';
-export { FileRepository, type RepositoryOptions, type CollectionOptions, type CommitEvent } from './repository/file-repository';
+export { FileRepository, type CollectionTypes, type RepositoryOptions, type CollectionOptions, type CommitEvent } from './repository/file-repository';
 export { Collection, type StoredRecord, type ListQuery, type WriteOptions, type InsertOptions } from './repository/collection';
 export { parseId, compareIds, type Id } from './repository/ids';
 export { applyMergePatch, type MergePatch } from './repository/merge-patch';

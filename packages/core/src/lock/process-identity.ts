@@ -9,15 +9,25 @@ export interface ProcessIdentity {
   startTime: string | null;
 }
 
-export async function processStartTime(pid: number): Promise<string | null> {
+interface ProcStat {
+  state: string;
+  startTime: string;
+}
+
+async function readProcStat(pid: number): Promise<ProcStat | null> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // Field 2 (comm) may contain spaces and parentheses; the fields after the last ')' are plain.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null; // field 22 overall: starttime
+    const [state, startTime] = [fields[0], fields[19]]; // fields 3 and 22 overall
+    return state && startTime ? { state, startTime } : null;
   } catch {
     return null;
   }
+}
+
+export async function processStartTime(pid: number): Promise<string | null> {
+  return (await readProcStat(pid))?.startTime ?? null;
 }
 
 let self: Promise<ProcessIdentity> | undefined;
@@ -45,7 +55,9 @@ function pidExists(pid: number): boolean {
 export async function isAlive(identity: ProcessIdentity): Promise<boolean> {
   if (identity.hostname !== hostname()) return true;
   if (!Number.isInteger(identity.pid) || identity.pid <= 0 || !pidExists(identity.pid)) return false;
-  if (identity.startTime === null) return true;
-  const startTime = await processStartTime(identity.pid);
-  return startTime === null || startTime === identity.startTime;
+  const stat = await readProcStat(identity.pid);
+  if (stat === null) return true; // no /proc: the pid exists, so assume it is the holder
+  // A zombie (killed, not yet reaped by its parent) answers kill(pid, 0) but holds nothing.
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  return identity.startTime === null || stat.startTime === identity.startTime;
 }

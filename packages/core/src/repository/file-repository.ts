@@ -18,7 +18,10 @@ export interface CollectionOptions {
   schema: AnySchema;
 }
 
-export interface RepositoryOptions<M extends Record<string, object>> {
+/** Collection name → record data type. An interface works too (no index signature needed). */
+export type CollectionTypes<M> = { [K in keyof M]: object };
+
+export interface RepositoryOptions<M extends CollectionTypes<M>> {
   /** The data file, e.g. `'data/app.json'`; relative to `directory` when that is given. */
   file: string;
   /** If given, `file` must stay inside it (`../` is refused). */
@@ -56,7 +59,7 @@ interface Batch {
  * });
  * const saved = await repo.collection('expenses').insert({ description: 'Taxi', amount: 23, category: 'transport' });
  */
-export class FileRepository<M extends Record<string, object> = Record<string, object>> extends EventEmitter {
+export class FileRepository<M extends CollectionTypes<M> = Record<string, object>> extends EventEmitter {
   private readonly committer: Committer<Batch>;
   private readonly collectionsByName = new Map<string, Collection<object>>();
   private closing: Promise<void> | undefined;
@@ -85,7 +88,7 @@ export class FileRepository<M extends Record<string, object> = Record<string, ob
    * Take the owner lock (`FILE.lock`), sweep stale temp files, load the data file. A file that does
    * not parse or fails its checks rejects with CorruptDataError and is never modified.
    */
-  static async open<M extends Record<string, object>>(options: RepositoryOptions<M>): Promise<FileRepository<M>> {
+  static async open<M extends CollectionTypes<M>>(options: RepositoryOptions<M>): Promise<FileRepository<M>> {
     const fs = options.fs ?? nodeFs;
     const file = resolveDataFile(options);
     const names = Object.keys(options.collections ?? {});
