@@ -48,7 +48,10 @@ describe('createAtomicWriteStream()', () => {
       yield 'partial\n';
       throw new Error('source broke');
     }
-    await expect(pipeline(Readable.from(failing()), createAtomicWriteStream(file))).rejects.toThrow('source broke');
+    const stream = createAtomicWriteStream(file);
+    await expect(pipeline(Readable.from(failing()), stream)).rejects.toThrow('source broke');
+    // Clean-up finishes by 'close', which pipeline does not wait for.
+    if (!stream.closed) await new Promise((resolve) => stream.once('close', resolve));
     expect(await readFile(file, 'utf8')).toBe('old');
     expect(await tmp.list()).toEqual(['dump.ndjson']);
   });

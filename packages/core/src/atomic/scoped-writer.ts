@@ -40,7 +40,7 @@ export async function withAtomicFile<T>(
 
 /**
  * A Writable that replaces `target` when it finishes; if it is destroyed first (a failed
- * `stream.pipeline`, an abort), the temp file is removed and the target is untouched.
+ * `stream.pipeline`, an abort), the temp file is removed (by the stream's 'close' event) and the target is untouched.
  *
  * @example
  * await pipeline(source, createAtomicWriteStream('dump.ndjson'));
