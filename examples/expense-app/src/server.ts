@@ -1,0 +1,29 @@
+import * as path from 'node:path';
+import { FilekeepError } from '@filekeep/core';
+import { gracefulShutdown } from '@filekeep/express';
+import { pino } from 'pino';
+import { createApp } from './app';
+import { openRepository } from './repository';
+
+const logger = pino({ name: 'expense-app' });
+
+async function main(): Promise<void> {
+  const port = Number(process.env['PORT'] ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env['PORT']}`);
+  const dataDir = path.resolve(process.env['DATA_DIR'] ?? 'data');
+
+  const repo = await openRepository(dataDir);
+  const server = createApp({ repo, logger }).listen(port, () => {
+    const address = server.address();
+    logger.info({ port: typeof address === 'object' && address ? address.port : port, dataDir }, 'expense-app listening');
+  });
+  gracefulShutdown(server, repo, { log: (message, error) => (error ? logger.error({ err: error }, message) : logger.info(message)) });
+}
+
+main().catch((error: unknown) => {
+  // A corrupt or locked data file: say which file and why, leave it untouched, exit non-zero.
+  const message = error instanceof FilekeepError ? `${error.code}: ${error.message}` : String(error);
+  logger.fatal({ err: error }, message);
+  process.stderr.write(`expense-app could not start: ${message}\n`);
+  process.exitCode = 1;
+});
