@@ -83,6 +83,8 @@ async function main() {
 
   // Under the bench folder, so the data is on the filesystem the results describe.
   const workDir = fs.mkdtempSync(path.join(__dirname, '.work-'));
+  // Also on Ctrl-C, where lib/servers.js exits from its signal handler and no finally runs.
+  process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
   let dirCount = 0;
   const started = Date.now();
   const ctx = {

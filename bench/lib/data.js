@@ -2,7 +2,8 @@
 // Test data shaped like the example app's: expense records, and documents of a given size
 // made of them, so every library serialises the same kind of JSON.
 
-const CATEGORIES = ['food', 'travel', 'office', 'rent', 'other'];
+// The example app's categories (examples/expense-app/src/expense.ts), so its validation passes.
+const CATEGORIES = ['food', 'transport', 'entertainment', 'utilities', 'other'];
 
 /** The body every HTTP client and burst insert sends (the record without its id). */
 function expense(i) {
@@ -37,16 +38,19 @@ function documentOfSize(bytes) {
   return { value, text, bytes: Buffer.byteLength(text) };
 }
 
-/** The JSON schema of an expense without its id, as FileRepository collections take it. */
+/**
+ * The example app's schema of an expense without its id, so bursts pay the same validation
+ * cost per insert as the app does.
+ */
 const expenseSchema = {
   type: 'object',
   properties: {
-    description: { type: 'string', minLength: 1, maxLength: 200 },
-    amount: { type: 'number' },
-    category: { type: 'string' },
-    date: { type: 'string' },
+    description: { type: 'string', minLength: 1, maxLength: 500 },
+    amount: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000_000, multipleOf: 0.01 },
+    category: { type: 'string', enum: CATEGORIES },
+    date: { type: 'string', format: 'date' },
   },
-  required: ['description', 'amount', 'category', 'date'],
+  required: ['description', 'amount', 'category'],
   additionalProperties: false,
 };
 

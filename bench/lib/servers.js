@@ -65,10 +65,10 @@ function tail(file, lines = 15) {
  * Spawns `node script ...args` with `env` added, its output going to `logFile` (a pipe nobody
  * reads would fill and stall a chatty server), and resolves once the port accepts connections.
  */
-async function startServer({ name, script, args = [], env = {}, port, logFile, cwd, timeoutMs = 20000 }) {
+async function startServer({ name, script, args = [], nodeArgs = [], env = {}, port, logFile, cwd, timeoutMs = 20000 }) {
   hookProcessExit();
   const log = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     cwd,
     env: { ...process.env, ...env, PORT: String(port), HOST },
     stdio: ['ignore', log, log],

@@ -62,7 +62,14 @@ function servers(ctx) {
           await Promise.all(Array.from({ length: count }, (_, i) => expenses.insert(expense(i + 1))));
           await repo.close();
         }
-        return { script: filekeep.exampleServer, env: { DATA_DIR: dir }, dataFile: file, readIds: (f) => readFilekeepIds(ctx, f) };
+        return {
+          script: filekeep.exampleServer,
+          // The app listens on every interface; the preload pins it to 127.0.0.1.
+          nodeArgs: ['--require', local('bind-localhost.js')],
+          env: { DATA_DIR: dir },
+          dataFile: file,
+          readIds: (f) => readFilekeepIds(ctx, f),
+        };
       },
     },
     { key: 'naive', name: 'naive `writeFileSync` per request (seed style)', short: 'naive\nwriteFileSync', prepare: plain('naive.js') },
@@ -120,6 +127,7 @@ async function measure(ctx, server, count, durationSec) {
     name: server.name,
     script: setup.script,
     args: [...(setup.args ?? []), ...(setup.passPort ? ['--port', String(port)] : [])],
+    nodeArgs: setup.nodeArgs,
     env: setup.env,
     port,
     cwd: dir,
