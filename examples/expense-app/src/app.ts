@@ -2,7 +2,6 @@ import express, { type Express } from 'express';
 import { filekeep, notFound, problemDetails, resource } from '@filekeep/express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
-import { expenseSchema } from './expense';
 import type { ExpenseCollections, ExpenseRepository } from './repository';
 import { summarize } from './summary';
 
@@ -28,7 +27,7 @@ export function createApp({ repo, logger }: AppOptions): Express {
   app.use(express.json({ limit: '1mb' }));
   app.use(filekeep(repo, { log: (error) => logger?.error({ err: error }, 'change not durable') }));
 
-  app.use('/expenses', resource(repo.collection('expenses'), { schema: expenseSchema }));
+  app.use('/expenses', resource(repo.collection('expenses')));
   app.get('/summary', (req, res) => {
     res.json(summarize(req.repo.collection('expenses').list()));
   });

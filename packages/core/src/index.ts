@@ -13,3 +13,4 @@ export { parseId, compareIds, type Id } from './repository/ids';
 export { applyMergePatch, type MergePatch } from './repository/merge-patch';
 export { createAjv, toIssues } from './repository/record-validator';
 export { MAX_DEPTH } from './repository/json-value';
+export { ChangeTracker, trackChanges } from './repository/change-tracker';

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { FileRepository } from '@filekeep/core';
+import { ChangeTracker, trackChanges, type CollectionTypes, type FileRepository } from '@filekeep/core';
 import { holdResponse } from './hold-response';
 import { problem, sendProblem, toProblem } from './problem';
 
@@ -58,24 +58,26 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
  *   res.status(201).json(await req.repo.collection('expenses').insert(req.body));
  * });
  */
-export function filekeep<M extends Record<string, object>>(repo: FileRepository<M>, options: FilekeepOptions = {}): RequestHandler {
+export function filekeep<M extends CollectionTypes<M>>(repo: FileRepository<M>, options: FilekeepOptions = {}): RequestHandler {
   const { log } = { ...DEFAULTS, ...options };
   // The repository's type is the one your app registered in FilekeepCollections.
   const injected = repo as unknown as FileRepository<RegisteredCollections>;
   return function filekeep(req: Request, res: Response, next: NextFunction): void {
     req.repo = injected;
-    if (!SAFE_METHODS.has(req.method)) {
-      holdResponse(res, {
-        wait: () => repo.flush(),
-        failed(error, status) {
-          log(error, req);
-          if (status >= 400) return false;
-          const replacement = toProblem(error);
-          sendProblem(res, replacement.status === 503 ? replacement : problem(503, 'The change could not be stored durably. Try again later.'));
-          return true;
-        },
-      });
-    }
-    next();
+    if (SAFE_METHODS.has(req.method)) return next();
+    // Wait for exactly the changes this request queued. If none were seen (a library that loses
+    // the async context, or a request that changed nothing), fall back to everything queued so far.
+    const tracker = new ChangeTracker();
+    holdResponse(res, {
+      wait: () => (tracker.size > 0 ? tracker.durable() : repo.flush()),
+      failed(error, status) {
+        log(error, req);
+        if (status >= 400) return false;
+        const replacement = toProblem(error);
+        sendProblem(res, replacement.status === 503 ? replacement : problem(503, 'The change could not be stored durably. Try again later.'));
+        return true;
+      },
+    });
+    trackChanges(tracker, next);
   };
 }

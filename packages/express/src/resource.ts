@@ -7,9 +7,10 @@ import { etagOf, ifMatch } from './preconditions';
 
 export interface ResourceOptions {
   /**
-   * The collection's record schema (the one given to the repository). Used to coerce query
+   * The collection's record schema. Used to coerce query
    * filters to the field's type (`?amount=12` matches `12`) and to reject unknown fields when the
-   * schema has `additionalProperties: false`. Without it, filters compare `String(value)`.
+   * schema has `additionalProperties: false`.
+   * @default the schema the collection was opened with (`collection.schema`)
    */
   schema?: AnySchema;
   /**
@@ -35,7 +36,7 @@ const PATCH_TYPES = ['application/json', 'application/merge-patch+json'];
  * app.use('/expenses', resource(repo.collection('expenses'), { schema: expenseSchema }));
  */
 export function resource<T extends object>(collection: Collection<T>, options: ResourceOptions = {}): Router {
-  const { schema, bodyLimit } = { ...DEFAULTS, ...options };
+  const { schema = collection.schema, bodyLimit } = { ...DEFAULTS, ...options };
   const fields = fieldTypes(schema);
   const router = express.Router();
   router.use(express.json({ type: PATCH_TYPES, limit: bodyLimit }));

@@ -1,5 +1,5 @@
-import Ajv, { type AnySchema, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type { AnySchema, ValidateFunction } from 'ajv';
+import { createAjv } from '@filekeep/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RequestValidationError, type RequestPart, type RequestValidationIssue } from './errors';
 
@@ -15,17 +15,12 @@ export interface RequestSchemas {
   params?: AnySchema;
 }
 
-function createAjv(coerce: boolean): Ajv {
-  // Same options as the repository's ajv (@filekeep/core createAjv), so a body and the record agree.
-  const ajv = new Ajv({ allErrors: true, strict: true, multipleOfPrecision: 9, coerceTypes: coerce ? 'array' : false, useDefaults: coerce });
-  addFormats(ajv);
-  return ajv;
-}
 
 // Two instances because coercion is an instance option: JSON bodies keep their types, strings from
 // the URL are coerced. Each caches one compiled validator per schema object.
-const strictAjv = createAjv(false);
-const coercingAjv = createAjv(true);
+// Built by core's createAjv, so a request body and the stored record are judged alike.
+const strictAjv = createAjv();
+const coercingAjv = createAjv({ coerceTypes: 'array', useDefaults: true });
 const compiled = { strict: new WeakMap<object, ValidateFunction>(), coercing: new WeakMap<object, ValidateFunction>() };
 
 /** The compiled validator for `schema`, compiled once per schema object. */

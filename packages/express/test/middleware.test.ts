@@ -65,6 +65,37 @@ describe('filekeep()', () => {
     }
   });
 
+  it('waits for its own changes only: a later commit failing does not turn its 201 into a 503', async () => {
+    const fs = new GatedFs();
+    const repo = await store.open(fs);
+    const expenses = repo.collection('expenses');
+    const respond = deferred();
+    const app = createApp(repo, (a) =>
+      a.post('/expenses', async (_req, res) => {
+        expenses.insert(lunch).catch(noop); // joins the first commit
+        await respond.promise;
+        res.status(201).json({ queued: true });
+      }),
+    );
+    const server = await listen(app);
+    const gate = fs.hold();
+    try {
+      const response = post(server.port, '/expenses');
+      await gate.reached; // the request's commit is being written
+      fs.fail({ call: 'rename', code: 'EIO', nth: 2 }); // the second commit (someone else's) fails
+      const other = expenses.insert(taxi);
+      respond.resolve();
+      await new Promise((resolve) => setImmediate(resolve));
+      gate.release();
+      await expect(other).rejects.toMatchObject({ code: 'FK_WRITE_FAILED' });
+      expect((await response).status).toBe(201);
+      expect(expenses.list()).toEqual([{ id: 1, ...lunch }]);
+    } finally {
+      gate.release();
+      await server.close();
+    }
+  });
+
   it('turns a 201 into a 503 problem when the flush fails', async () => {
     const fs = new FaultyFs().fail({ call: 'fdatasync', code: 'EIO' });
     const repo = await store.open(fs);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { AnySchema } from 'ajv';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { isValidId, parseId, type Id } from './ids';
 import { copyJson, deepFreeze, getOwn, isPlainObject, setOwn } from './json-value';
@@ -54,6 +55,8 @@ export class Collection<T extends object> {
     readonly name: string,
     private readonly store: CollectionStore,
     private readonly validator: RecordValidator,
+    /** The JSON Schema of a record's data (without `id`), as given to the repository. */
+    readonly schema: AnySchema,
   ) {}
 
   /**

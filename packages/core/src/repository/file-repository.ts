@@ -8,6 +8,7 @@ import { ClosedError, FilekeepError, InvalidOptionError, WriteFailedError } from
 import { errnoCode, nodeFs, type FsSeam } from '../fs/seam';
 import { PidLock } from '../lock/pid-lock';
 import { Collection, type CollectionStore } from './collection';
+import { currentTracker } from './change-tracker';
 import { Committer } from './committer';
 import { compareIds, type Id } from './ids';
 import { createAjv, RecordValidator } from './record-validator';
@@ -68,6 +69,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     readonly file: string,
     private readonly state: SnapshotState,
     validators: Map<string, RecordValidator>,
+    schemas: Map<string, AnySchema>,
     private readonly lock: PidLock,
     private readonly mode: number,
     private readonly fs: FsSeam,
@@ -81,7 +83,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
       },
     });
     const store = this.store();
-    for (const [name, validator] of validators) this.collectionsByName.set(name, new Collection(name, store, validator));
+    for (const [name, validator] of validators) this.collectionsByName.set(name, new Collection(name, store, validator, schemas.get(name)!));
   }
 
   /**
@@ -113,7 +115,8 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
               const { id: _id, ...data } = record;
               return validators.get(name)!.problem(data);
             });
-      return new FileRepository<M>(file, state, validators, lock, options.mode ?? mode ?? 0o644, fs);
+      const schemas = new Map(names.map((name) => [name, (options.collections as Record<string, CollectionOptions>)[name]!.schema]));
+      return new FileRepository<M>(file, state, validators, schemas, lock, options.mode ?? mode ?? 0o644, fs);
     } catch (error) {
       await lock.release();
       throw error;
@@ -182,6 +185,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
         changes.set(id, entry);
         if (nextId !== undefined) batch.nextIds.set(name, nextId);
         batch.mutations += 1;
+        currentTracker()?.record(done);
         return done;
       },
     };

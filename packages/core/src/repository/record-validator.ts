@@ -1,11 +1,14 @@
-import Ajv, { type AnySchema, type ErrorObject, type ValidateFunction } from 'ajv';
+import Ajv, { type Options as AjvOptions, type AnySchema, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { ValidationError, type ValidationIssue } from '../errors';
 
-/** The ajv instance a repository compiles its schemas with, unless the caller brings one. */
-export function createAjv(): Ajv {
+/**
+ * The ajv instance a repository compiles its schemas with, unless the caller brings one: all
+ * errors, strict, ajv-formats. `options` are merged on top (e.g. `coerceTypes` for query strings).
+ */
+export function createAjv(options: AjvOptions = {}): Ajv {
   // multipleOfPrecision: so `multipleOf: 0.01` accepts 0.29 despite binary floating point.
-  const ajv = new Ajv({ allErrors: true, strict: true, multipleOfPrecision: 9 });
+  const ajv = new Ajv({ allErrors: true, strict: true, multipleOfPrecision: 9, ...options });
   addFormats(ajv);
   return ajv;
 }

@@ -1,0 +1,38 @@
+import { ChangeTracker, FaultyFs, FileRepository, trackChanges } from '@filekeep/core';
+import { looseSchema } from './helpers/expense-schema';
+import { useTempDir } from './helpers/temp-dir';
+
+const tmp = useTempDir();
+
+describe('trackChanges()', () => {
+  it('records the commits of changes queued inside it, also after awaits, and nothing outside', async () => {
+    const repo = await FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } } });
+    const notes = repo.collection('notes');
+    const tracker = new ChangeTracker();
+    await trackChanges(tracker, async () => {
+      await notes.insert({ a: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      void notes.insert({ a: 2 });
+    });
+    const outside = notes.insert({ a: 3 });
+    expect(tracker.size).toBe(2);
+    await tracker.durable();
+    expect(notes.get(2)).toEqual({ id: 2, a: 2 });
+    await outside;
+    await repo.close();
+  });
+
+  it('rejects durable() when a tracked change failed', async () => {
+    const fs = new FaultyFs().fail({ call: 'fdatasync', code: 'EIO' });
+    const repo = await FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } }, fs });
+    const tracker = new ChangeTracker();
+    trackChanges(tracker, () => void repo.collection('notes').insert({ a: 1 }).catch(() => undefined));
+    await expect(tracker.durable()).rejects.toMatchObject({ code: 'FK_WRITE_FAILED' });
+    fs.heal();
+    await repo.close();
+  });
+
+  it('resolves at once when nothing was queued', async () => {
+    await expect(new ChangeTracker().durable()).resolves.toBeUndefined();
+  });
+});
