@@ -1,0 +1,67 @@
+// Crash-torture child: opens a repository with the core directly and runs WRITERS concurrent writers
+// (inserts, updates, replaces, removes) until it is SIGKILLed. It logs to stdout, one line each:
+//   open <pid>             once the repository is open
+//   I <n> <op json>        just before the call that stages op n (so line order = staging order)
+//   A <n> <result json>    when op n's promise resolved (the change is durable)
+//   F <n> <code>           when it rejected
+// Writes to a pipe are synchronous on Linux and each line is far below PIPE_BUF, so a SIGKILL never
+// leaves half a line, and a line that is out was written before anything that followed it.
+'use strict';
+const { FileRepository } = require('@filekeep/core');
+const { SCHEMA, COLLECTION, mulberry32 } = require('./lib/crash-model');
+
+const [file, writersArg, seedArg] = process.argv.slice(2);
+const WRITERS = Number(writersArg ?? 24);
+const rand = mulberry32(Number(seedArg ?? Date.now()) >>> 0);
+const out = (line) => process.stdout.write(`${line}\n`);
+const pick = (set) => {
+  const ids = [...set];
+  return ids[Math.floor(rand() * ids.length)];
+};
+const text = (max) => {
+  const length = Math.floor(rand() * max);
+  let s = '';
+  while (s.length < length) s += Math.floor(rand() * 2 ** 31).toString(36);
+  return s.slice(0, length);
+};
+
+(async () => {
+  const repo = await FileRepository.open({ file, collections: { [COLLECTION]: { schema: SCHEMA } } });
+  const items = repo.collection(COLLECTION);
+  const known = new Set(items.list().map((r) => r.id));
+  out(`open ${process.pid}`);
+  let next = 0;
+  const dataFor = (w, n) => ({ w, n, v: text(12), amount: Math.round(rand() * 100_000) / 100 + 0.01, ...(rand() < 0.5 ? { note: text(40) } : {}), pad: text(600) });
+
+  async function writer(w) {
+    for (let n = 0; ; n++) {
+      const r = rand();
+      const insertShare = known.size < 50 ? 0.7 : known.size > 250 ? 0.2 : 0.4;
+      let op;
+      if (known.size === 0 || r < insertShare) op = { t: 'insert', data: dataFor(w, n) };
+      else if (r < insertShare + 0.3) op = { t: 'update', id: pick(known), patch: rand() < 0.3 ? { note: null, v: text(12) } : { v: text(12), amount: n + 1 } };
+      else if (r < insertShare + 0.4) op = { t: 'replace', id: pick(known), data: dataFor(w, n) };
+      else op = { t: 'remove', id: pick(known) };
+      const k = next++;
+      out(`I ${k} ${JSON.stringify(op)}`);
+      try {
+        let result;
+        if (op.t === 'insert') result = await items.insert(op.data);
+        else if (op.t === 'update') result = await items.update(op.id, op.patch);
+        else if (op.t === 'replace') result = await items.replace(op.id, op.data);
+        else result = await items.remove(op.id);
+        out(`A ${k} ${JSON.stringify(result)}`);
+        if (op.t === 'insert') known.add(result.id);
+        if (op.t === 'remove') known.delete(op.id);
+      } catch (error) {
+        out(`F ${k} ${error.code ?? error.message}`);
+        if (error.code === 'FK_NOT_FOUND') known.delete(op.id);
+        else throw error;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: WRITERS }, (_, w) => writer(w)));
+})().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
