@@ -25,20 +25,46 @@ export interface AtomicWriteOptions {
 
 const canOpenDirectories = process.platform !== 'win32';
 
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** Start an operation now, await its outcome later, and never leave a rejection unhandled. */
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+function unwrap<T>(settled: Settled<T>): T {
+  if (!settled.ok) throw settled.error;
+  return settled.value;
+}
+
+const nothing = Promise.resolve({ ok: true as const, value: undefined });
+
 /**
  * One atomic replacement of `target`: content goes to a unique temp file in the same directory,
  * which becomes the target only on `commit()`. Until then, and after `abort()` or any failure,
  * the target is untouched and the temp file is gone.
+ *
+ * Steps that do not depend on each other (chmod of the temp file, opening the directory, the
+ * backup link of the old target) run while the content is written: each sequential step costs
+ * a trip through the thread pool and an event-loop turn, which a busy server feels.
  */
 export class AtomicFile {
   private fd: number | undefined;
   private done = false;
+  private cleaned: Promise<void> | undefined;
 
   private constructor(
     readonly target: string,
     readonly tempPath: string,
     fd: number,
     private readonly options: Required<Omit<AtomicWriteOptions, 'mode'>>,
+    private readonly chmod: Promise<Settled<void>>,
+    private readonly directory: Promise<Settled<number | undefined>>,
+    /** A second name for the old content, so a failed directory fsync can put it back. */
+    private readonly backup: Promise<Settled<string | undefined>>,
   ) {
     this.fd = fd;
   }
@@ -52,25 +78,26 @@ export class AtomicFile {
     };
     const fs = resolved.fs;
     const absolute = path.resolve(target);
-    let mode = options.mode;
-    if (mode === undefined && resolved.overwrite) mode = await existingMode(fs, absolute);
     const tempPath = tempPathFor(absolute);
-    let fd: number;
-    try {
-      fd = await openExclusive(fs, tempPath, mode, resolved.ensureDirectory);
-    } catch (error) {
-      throw new WriteFailedError(absolute, error, 'open temp file');
-    }
-    const file = new AtomicFile(absolute, tempPath, fd, resolved);
-    if (mode !== undefined) {
-      try {
-        await fs.fchmod(fd, mode);
-      } catch (error) {
-        await file.abort();
-        throw new WriteFailedError(absolute, error, 'chmod temp file');
-      }
-    }
-    return file;
+    // The existing file's mode is looked up while the temp file is created, not before it.
+    const [opened, existing] = await Promise.all([
+      settle(openExclusive(fs, tempPath, options.mode, resolved.ensureDirectory)),
+      options.mode === undefined && resolved.overwrite ? settle(existingMode(fs, absolute)) : nothing,
+    ]);
+    if (!opened.ok) throw new WriteFailedError(absolute, opened.error, 'open temp file');
+    const fd = opened.value;
+    const mode = options.mode ?? (existing.ok ? existing.value : undefined);
+    return new AtomicFile(
+      absolute,
+      tempPath,
+      fd,
+      resolved,
+      // An explicit chmod, because open(2) applies the umask to the mode.
+      !existing.ok ? Promise.resolve(existing) : mode === undefined ? nothing : settle(fs.fchmod(fd, mode)),
+      resolved.fsync && canOpenDirectories ? settle(fs.open(path.dirname(absolute), 'r')) : nothing,
+      // Without fsync there is no directory-fsync failure to undo, so no backup.
+      resolved.overwrite && resolved.fsync ? settle(linkBackup(fs, absolute)) : nothing,
+    );
   }
 
   /** Write every byte of `chunk`, looping on short writes. */
@@ -89,51 +116,79 @@ export class AtomicFile {
     }
   }
 
-  /** fsync the temp file, rename it over the target, fsync the directory. */
+  /**
+   * fsync the temp file, rename it over the target, fsync the directory. Resolves once the new
+   * content is durable; closing the directory and dropping the backup name go on after that
+   * (`cleanedUp()` resolves when they are done).
+   */
   async commit(): Promise<void> {
     const fd = this.openFd();
     const { fs, fsync, overwrite } = this.options;
-    let step = 'fsync';
+    let step = 'chmod temp file';
     let dirFd: number | undefined;
+    let backup: string | undefined;
     try {
+      unwrap(await this.chmod);
+      step = 'fsync';
       if (fsync) await fs.fdatasync(fd);
-      step = 'close';
-      this.fd = undefined;
-      await fs.close(fd);
-      // Open the directory before touching the target, so a failure here changes nothing.
+      // Everything that can fail without touching the target is done before the rename.
       step = 'open directory';
-      if (fsync && canOpenDirectories) dirFd = await fs.open(path.dirname(this.target), 'r');
+      dirFd = unwrap(await this.directory);
+      step = 'link backup';
+      backup = unwrap(await this.backup);
     } catch (error) {
       await this.abort();
       throw new WriteFailedError(this.target, error, step);
     }
+    this.fd = undefined;
+    this.done = true;
+    // The data is synced, so close and rename go together (one trip through the thread pool, not
+    // two); a failed close after a rename is undone like a failed directory fsync.
+    const [closed, published] = await Promise.all([
+      settle(fs.close(fd)),
+      settle(overwrite ? fs.rename(this.tempPath, this.target) : linkNew(fs, this.tempPath, this.target)),
+    ]);
+    if (!published.ok) {
+      await fs.unlink(this.tempPath).catch(() => undefined);
+      void this.cleanup();
+      if (published.error instanceof FileExistsError) throw published.error;
+      throw new WriteFailedError(this.target, published.error, overwrite ? 'rename' : 'link');
+    }
     try {
-      const undo = overwrite ? await this.replaceTarget() : await this.linkNewTarget();
+      if (!closed.ok) throw new WriteFailedError(this.target, closed.error, 'close');
       if (dirFd !== undefined) {
         try {
           await fs.fsync(dirFd);
         } catch (error) {
-          // The rename is visible but not durable: put the old file back so the caller's
-          // "failed" matches what a reader sees, then report.
-          await undo.rollback();
           throw new WriteFailedError(this.target, error, 'fsync directory');
         }
       }
-      await undo.release();
-    } finally {
-      this.done = true;
-      if (dirFd !== undefined) await fs.close(dirFd).catch(() => undefined);
+    } catch (error) {
+      // The new file is visible but not known durable: put the old one back so the caller's
+      // "failed" matches what a reader sees, then report.
+      if (backup) await fs.rename(backup, this.target).catch(() => undefined);
+      else await fs.unlink(this.target).catch(() => undefined);
+      await this.cleanup();
+      throw error;
     }
+    void this.cleanup();
+  }
+
+  /** Resolves when the directory fd is closed and the backup name removed. */
+  cleanedUp(): Promise<void> {
+    return this.cleanup();
   }
 
   /** Drop the temp file; the target stays as it was. Safe to call more than once. */
   async abort(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
-    const fd = this.fd;
-    this.fd = undefined;
-    if (fd !== undefined) await this.options.fs.close(fd).catch(() => undefined);
-    await this.options.fs.unlink(this.tempPath).catch(() => undefined);
+    if (!this.done) {
+      this.done = true;
+      const fd = this.fd;
+      this.fd = undefined;
+      if (fd !== undefined) await this.options.fs.close(fd).catch(() => undefined);
+      await this.options.fs.unlink(this.tempPath).catch(() => undefined);
+    }
+    await this.cleanup();
   }
 
   private openFd(): number {
@@ -141,64 +196,37 @@ export class AtomicFile {
     return this.fd;
   }
 
-  private async replaceTarget(): Promise<Undo> {
-    const { fs, fsync } = this.options;
-    // A second name for the old content lets a failed directory fsync restore it. Without fsync
-    // there is no such failure to undo, so skip the extra link.
-    let backup: string | undefined;
-    if (fsync) {
-      backup = tempPathFor(this.target);
-      try {
-        await fs.link(this.target, backup);
-      } catch (error) {
-        if (errnoCode(error) !== 'ENOENT') {
-          await this.abort();
-          throw new WriteFailedError(this.target, error, 'link backup');
-        }
-        backup = undefined;
-      }
-    }
-    try {
-      await fs.rename(this.tempPath, this.target);
-    } catch (error) {
-      if (backup) await fs.unlink(backup).catch(() => undefined);
-      await this.abort();
-      throw new WriteFailedError(this.target, error, 'rename');
-    }
-    const target = this.target;
-    return {
-      rollback: async () => {
-        if (backup) await fs.rename(backup, target).catch(() => undefined);
-        else await fs.unlink(target).catch(() => undefined);
-      },
-      release: async () => {
-        if (backup) await fs.unlink(backup).catch(() => undefined);
-      },
-    };
-  }
-
-  private async linkNewTarget(): Promise<Undo> {
+  /** Close the directory and drop the backup name, whatever happened. */
+  private cleanup(): Promise<void> {
     const { fs } = this.options;
-    try {
-      // link(2) fails with EEXIST atomically, where rename would replace.
-      await fs.link(this.tempPath, this.target);
-    } catch (error) {
-      await this.abort();
-      if (errnoCode(error) === 'EEXIST') throw new FileExistsError(this.target);
-      throw new WriteFailedError(this.target, error, 'link');
-    }
-    await fs.unlink(this.tempPath).catch(() => undefined);
-    const target = this.target;
-    return {
-      rollback: async () => void (await fs.unlink(target).catch(() => undefined)),
-      release: async () => undefined,
-    };
+    this.cleaned ??= Promise.all([
+      this.directory.then((d) => (d.ok && d.value !== undefined ? fs.close(d.value).catch(() => undefined) : undefined)),
+      this.backup.then((b) => (b.ok && b.value !== undefined ? fs.unlink(b.value).catch(() => undefined) : undefined)),
+    ]).then(() => undefined);
+    return this.cleaned;
   }
 }
 
-interface Undo {
-  rollback(): Promise<void>;
-  release(): Promise<void>;
+async function linkBackup(fs: FsSeam, target: string): Promise<string | undefined> {
+  const backup = tempPathFor(target);
+  try {
+    await fs.link(target, backup);
+    return backup;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined; // a new file: nothing to restore
+    throw error;
+  }
+}
+
+/** For `overwrite: false`: link(2) fails with EEXIST atomically, where rename would replace. */
+async function linkNew(fs: FsSeam, tempPath: string, target: string): Promise<void> {
+  try {
+    await fs.link(tempPath, target);
+  } catch (error) {
+    if (errnoCode(error) === 'EEXIST') throw new FileExistsError(target);
+    throw error;
+  }
+  await fs.unlink(tempPath).catch(() => undefined);
 }
 
 async function existingMode(fs: FsSeam, target: string): Promise<number | undefined> {
@@ -206,7 +234,7 @@ async function existingMode(fs: FsSeam, target: string): Promise<number | undefi
     return (await fs.stat(target)).mode & 0o7777;
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
-    throw new WriteFailedError(target, error, 'stat');
+    throw error;
   }
 }
 

@@ -35,6 +35,7 @@ export async function withAtomicFile<T>(
     throw error;
   }
   await file.commit();
+  await file.cleanedUp();
   return result;
 }
 
@@ -62,10 +63,13 @@ export function createAtomicWriteStream(target: string, options: AtomicWriteOpti
       file!.write(chunk).then(() => callback(), callback);
     },
     final(callback) {
-      file!.commit().then(() => {
-        committed = true;
-        callback();
-      }, callback);
+      file!
+        .commit()
+        .then(() => file!.cleanedUp())
+        .then(() => {
+          committed = true;
+          callback();
+        }, callback);
     },
     destroy(error, callback) {
       if (!file || committed) return callback(error);

@@ -23,6 +23,7 @@ export async function writeFileAtomic(
   const file = await AtomicFile.open(target, options);
   await file.write(bytes);
   await file.commit();
+  await file.cleanedUp();
 }
 
 export interface WriteJsonAtomicOptions extends AtomicWriteOptions {
