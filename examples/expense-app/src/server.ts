@@ -10,12 +10,14 @@ const logger = pino({ name: 'expense-app' });
 async function main(): Promise<void> {
   const port = Number(process.env['PORT'] ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${process.env['PORT']}`);
+  // Loopback by default: a development server should not be reachable from the network unless asked.
+  const host = process.env['HOST'] ?? '127.0.0.1';
   const dataDir = path.resolve(process.env['DATA_DIR'] ?? 'data');
 
   const repo = await openRepository(dataDir);
-  const server = createApp({ repo, logger }).listen(port, () => {
+  const server = createApp({ repo, logger }).listen(port, host, () => {
     const address = server.address();
-    logger.info({ port: typeof address === 'object' && address ? address.port : port, dataDir }, 'expense-app listening');
+    logger.info({ host, port: typeof address === 'object' && address ? address.port : port, dataDir }, 'expense-app listening');
   });
   gracefulShutdown(server, repo, { log: (message, error) => (error ? logger.error({ err: error }, message) : logger.info(message)) });
 }
