@@ -1,19 +1,23 @@
 // Crash-torture child: opens a repository with the core directly and runs WRITERS concurrent writers
-// (inserts, updates, replaces, removes) until it is SIGKILLed. It logs to stdout, one line each:
-//   open <pid>             once the repository is open
+// (inserts, updates, replaces, removes) until it is SIGKILLed. It prints `open <pid>` to stdout once
+// the repository is open, and logs every operation to LOG_FILE, one line each:
 //   I <n> <op json>        just before the call that stages op n (so line order = staging order)
 //   A <n> <result json>    when op n's promise resolved (the change is durable)
 //   F <n> <code>           when it rejected
-// Writes to a pipe are synchronous on Linux and each line is far below PIPE_BUF, so a SIGKILL never
-// leaves half a line, and a line that is out was written before anything that followed it.
+// The log is a file written with writeSync, not stdout: a write to a pipe whose buffer is full
+// (a slow reader on a loaded machine) is queued in this process and dies with it, which once made
+// the check see fewer operations than the file held. A writeSync to a file is in the page cache
+// when it returns, so a SIGKILL loses at most a torn last line, which the reader drops.
 'use strict';
+const fs = require('node:fs');
 const { FileRepository } = require('@filekeep/core');
 const { SCHEMA, COLLECTION, mulberry32 } = require('./lib/crash-model');
 
-const [file, writersArg, seedArg] = process.argv.slice(2);
+const [file, writersArg, seedArg, logFile] = process.argv.slice(2);
+const logFd = fs.openSync(logFile, 'w');
 const WRITERS = Number(writersArg ?? 24);
 const rand = mulberry32(Number(seedArg ?? Date.now()) >>> 0);
-const out = (line) => process.stdout.write(`${line}\n`);
+const out = (line) => fs.writeSync(logFd, `${line}\n`);
 const pick = (set) => {
   const ids = [...set];
   return ids[Math.floor(rand() * ids.length)];
@@ -29,7 +33,7 @@ const text = (max) => {
   const repo = await FileRepository.open({ file, collections: { [COLLECTION]: { schema: SCHEMA } } });
   const items = repo.collection(COLLECTION);
   const known = new Set(items.list().map((r) => r.id));
-  out(`open ${process.pid}`);
+  process.stdout.write(`open ${process.pid}\n`);
   let next = 0;
   const dataFor = (w, n) => ({ w, n, v: text(12), amount: Math.round(rand() * 100_000) / 100 + 0.01, ...(rand() < 0.5 ? { note: text(40) } : {}), pad: text(600) });
 

@@ -2,7 +2,7 @@
 // One crash-torture iteration: start the child on the data file, SIGKILL its process group at a
 // random moment, reopen the file (timed: the restart), and check it against the child's log.
 const { spawn } = require('node:child_process');
-const { readFile } = require('node:fs/promises');
+const { readFile, rm } = require('node:fs/promises');
 const path = require('node:path');
 const { FileRepository } = require('@filekeep/core');
 const { COLLECTION, SCHEMA, verifyRun } = require('./crash-model');
@@ -108,7 +108,8 @@ async function recover(file) {
  */
 async function crashIteration({ file, before, writers = 24, maxKillMs = 400, rand = Math.random }) {
   const seed = Math.floor(rand() * 2 ** 31);
-  const run = startGroup([CHILD, file, String(writers), String(seed)]);
+  const logFile = `${file}-ops.log`;
+  const run = startGroup([CHILD, file, String(writers), String(seed), logFile]);
   await run.waitFor(/^open /);
   const delay = Math.floor(rand() * maxKillMs);
   await new Promise((resolve) => setTimeout(resolve, delay));
@@ -118,7 +119,10 @@ async function crashIteration({ file, before, writers = 24, maxKillMs = 400, ran
   const recovered = await recover(file);
   problems.push(...recovered.problems);
   if (recovered.corrupt) return { acknowledged: 0, issued: 0, lost: 0, landedUnacknowledged: 0, notLanded: 0, problems, corrupt: recovered.corrupt, restartMs: recovered.restartMs, after: before, seed, delay };
-  const verdict = verifyRun(before, run.lines, recovered.state);
+  // Only complete lines: the kill may tear the last one.
+  const logged = (await readFile(logFile, 'utf8')).split('\n').slice(0, -1);
+  await rm(logFile, { force: true });
+  const verdict = verifyRun(before, logged, recovered.state);
   problems.push(...verdict.problems);
   return { ...verdict, problems, corrupt: undefined, restartMs: recovered.restartMs, after: recovered.state, seed, delay };
 }
