@@ -4,8 +4,9 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { compareIds, FaultyFs, FileRepository, type Id } from '@filekeep/core';
 import { looseSchema } from './helpers/expense-schema';
+import { stateOnDisk } from './helpers/journal';
 import { isTempName } from './helpers/temp-dir';
-import { FAULT_CODES, pathMatcher, WRITE_PATH } from './helpers/write-path';
+import { FAULT_CODES, JOURNAL_WRITE_PATH, pathMatcher, WRITE_PATH } from './helpers/write-path';
 
 // Replay a failure with FK_SEED=<seed> (and FK_PATH=<path> to jump straight to the shrunk case);
 // `npm run torture` runs it longer with FK_RUNS.
@@ -166,7 +167,16 @@ class ThreadPoolFaultyFs extends FaultyFs {
     await nextTurn();
     return super.link(existing, newPath);
   }
+  override async ftruncate(fd: number, length: number) {
+    await nextTurn();
+    return super.ftruncate(fd, length);
+  }
 }
+
+type Engine = 'snapshot' | 'journal';
+/** The journal engine compacts often here (every ~200 bytes), so runs cross compactions and reopen after them. */
+const ENGINE_OPTIONS = { snapshot: { engine: 'snapshot' }, journal: { engine: 'journal', compactAfterBytes: 200 } } as const;
+const FAULT_PATH = { snapshot: WRITE_PATH, journal: JOURNAL_WRITE_PATH };
 
 function callRepo(repo: FileRepository<Notes>, op: Mutation, id: Id): Promise<unknown> {
   const notes = repo.collection('notes');
@@ -191,11 +201,13 @@ function expectReadsEqual(repo: FileRepository<Notes>, m: Model): void {
   expect(notes.get(MISSING_ID)).toBeUndefined();
 }
 
-async function runScenario(steps: Step[]): Promise<void> {
+async function runScenario(engine: Engine, steps: Step[]): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'filekeep-model-'));
   const file = path.join(dir, 'db.json');
   const fs = new ThreadPoolFaultyFs();
-  const open = () => FileRepository.open<Notes>({ file, collections: { notes: { schema: looseSchema } }, fs });
+  const open = () => FileRepository.open<Notes>({ file, collections: { notes: { schema: looseSchema } }, fs, ...ENGINE_OPTIONS[engine], onWarning: (w) => {
+    throw new Error(`unexpected warning ${w.message}`);
+  } });
   let repo = await open();
   let durable: Model = { nextId: 1, records: new Map() };
   let armed = false;
@@ -207,7 +219,8 @@ async function runScenario(steps: Step[]): Promise<void> {
       } else if (step.kind === 'fault') {
         // Fails one call of the next write (nth: 1), so a batch queued behind the failing one would
         // succeed if the committer let it through. A step that stages nothing leaves it armed.
-        const { call, on } = WRITE_PATH[step.at]!;
+        const faultPath = FAULT_PATH[engine];
+        const { call, on } = faultPath[step.at % faultPath.length]!;
         fs.heal().fail({ call, code: step.code, when: pathMatcher(on, file), nth: 1 });
         armed = true;
       } else {
@@ -258,6 +271,13 @@ async function runScenario(steps: Step[]): Promise<void> {
     await repo.close();
     // The file itself holds exactly the durable state, nextId included.
     const names = await readdir(dir);
+    if (engine === 'journal') {
+      expect(names.filter((n) => n !== 'db.json' && n !== 'db.json.journal')).toEqual([]);
+      const disk = await stateOnDisk(file);
+      expect(disk.collections['notes']?.records ?? []).toEqual(expectedList(durable));
+      expect(disk.collections['notes']?.nextId ?? 1).toBe(durable.nextId);
+      return;
+    }
     expect(names.filter((n) => n !== 'db.json')).toEqual([]);
     if (names.includes('db.json')) {
       const doc = JSON.parse(await readFile(file, 'utf8')) as { collections: { notes: { nextId: number; records: unknown[] } } };
@@ -272,10 +292,10 @@ async function runScenario(steps: Step[]): Promise<void> {
   }
 }
 
-describe('FileRepository against an in-memory model', () => {
+describe.each<Engine>(['snapshot', 'journal'])('FileRepository (%s engine) against an in-memory model', (engine) => {
   it('reads equal the model after every step of random inserts, updates, replaces, removes, reopens and failed writes', async () => {
     try {
-      await fc.assert(fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 40 }), runScenario), {
+      await fc.assert(fc.asyncProperty(fc.array(stepArb, { minLength: 1, maxLength: 40 }), (steps) => runScenario(engine, steps)), {
         numRuns: RUNS,
         seed: SEED,
         ...(PATH !== undefined ? { path: PATH } : {}),

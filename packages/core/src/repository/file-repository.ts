@@ -2,17 +2,19 @@ import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
 import type Ajv from 'ajv';
 import type { AnySchema } from 'ajv';
-import { AtomicFile } from '../atomic/atomic-file';
 import { sweepTempFiles } from '../atomic/temp-files';
-import { ClosedError, FilekeepError, InvalidOptionError, WriteFailedError } from '../errors';
-import { errnoCode, nodeFs, type FsSeam } from '../fs/seam';
+import { ClosedError, InvalidOptionError, type WriteFailedError } from '../errors';
+import { nodeFs, type FsSeam } from '../fs/seam';
 import { PidLock } from '../lock/pid-lock';
+import type { BatchChanges, EngineContext, RepositoryWarning, StorageEngine } from '../storage/engine';
+import { JournalEngine } from '../storage/journal-engine';
+import { SnapshotEngine } from '../storage/snapshot-engine';
 import { Collection, type CollectionStore } from './collection';
 import { currentTracker } from './change-tracker';
 import { Committer } from './committer';
 import { compareIds, type Id } from './ids';
 import { createAjv, RecordValidator } from './record-validator';
-import { parseSnapshot, serializeSnapshot, type CollectionState, type Entry, type SnapshotState } from './snapshot-format';
+import type { CollectionState, Entry, SnapshotState } from './snapshot-format';
 
 export interface CollectionOptions {
   /** JSON Schema (ajv) of a record's data, without `id`: the same schema can check request bodies. */
@@ -35,16 +37,39 @@ export interface RepositoryOptions<M extends CollectionTypes<M>> {
   /** Bring your own ajv instance (custom formats, keywords). @default ajv with allErrors + ajv-formats */
   ajv?: Ajv;
   fs?: FsSeam;
+  /**
+   * How commits reach the disk. `'snapshot'`: each commit rewrites `FILE` atomically (cost grows
+   * with the file). `'journal'`: each commit appends one checksummed line to `FILE.journal` and
+   * fdatasyncs it (cost is the size of the change); `FILE` is rewritten only by compaction.
+   * A snapshot written by either engine is readable by both; the snapshot engine refuses a file
+   * whose journal is not empty.
+   * @default 'snapshot'
+   */
+  engine?: 'snapshot' | 'journal';
+  /**
+   * Journal engine: once the journal holds this many bytes, the commit that crossed the mark also
+   * writes a new snapshot and empties the journal (its callers resolve after that; commits queued
+   * meanwhile form the next batch). Smaller means a faster open, larger means fewer rewrites.
+   * @default 4 MiB (4_194_304)
+   */
+  compactAfterBytes?: number;
+  /**
+   * Called for problems that lose nothing: a torn last journal record cut off at open (the trace of
+   * a crash, `FK_JOURNAL_TAIL_CUT`), or a compaction that failed and will be retried
+   * (`FK_COMPACTION_FAILED`). An exception thrown by the handler is ignored.
+   * @default process.emitWarning
+   */
+  onWarning?: (warning: RepositoryWarning) => void;
 }
+
+export const DEFAULT_COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
 export interface CommitEvent {
   batch: { mutations: number; bytes: number };
   durationMs: number;
 }
 
-interface Batch {
-  changes: Map<string, Map<Id, Entry | null>>;
-  nextIds: Map<string, number>;
+interface Batch extends BatchChanges {
   mutations: number;
   bytes: number;
 }
@@ -71,8 +96,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     validators: Map<string, RecordValidator>,
     schemas: Map<string, AnySchema>,
     private readonly lock: PidLock,
-    private readonly mode: number,
-    private readonly fs: FsSeam,
+    private readonly engine: StorageEngine,
   ) {
     super();
     this.committer = new Committer<Batch>(() => ({ changes: new Map(), nextIds: new Map(), mutations: 0, bytes: 0 }), {
@@ -95,6 +119,13 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     const file = resolveDataFile(options);
     const names = Object.keys(options.collections ?? {});
     if (names.length === 0) throw new InvalidOptionError('collections', 'an object with at least one collection', options.collections);
+    const engineName = options.engine ?? 'snapshot';
+    if (engineName !== 'snapshot' && engineName !== 'journal') throw new InvalidOptionError('engine', "'snapshot' or 'journal'", engineName);
+    const compactAfterBytes = options.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
+    if (!Number.isSafeInteger(compactAfterBytes) || compactAfterBytes < 0) {
+      throw new InvalidOptionError('compactAfterBytes', 'a non-negative integer', compactAfterBytes);
+    }
+    if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new InvalidOptionError('onWarning', 'a function', options.onWarning);
     const ajv = options.ajv ?? createAjv();
     const validators = new Map<string, RecordValidator>();
     for (const name of names) {
@@ -107,16 +138,21 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     const lock = await PidLock.acquire(`${file}.lock`, { timeout: options.lockTimeout ?? 0, fs });
     try {
       await sweepTempFiles(path.dirname(file), path.basename(file), { fs });
-      const { text, mode } = await readDataFile(fs, file);
-      const state: SnapshotState =
-        text === undefined
-          ? { collections: new Map(names.map((n) => [n, { nextId: 1, records: new Map() }])), foreign: new Map() }
-          : parseSnapshot(file, text, names, (name, record) => {
-              const { id: _id, ...data } = record;
-              return validators.get(name)!.problem(data);
-            });
+      const context: EngineContext = {
+        file,
+        fs,
+        collections: names,
+        check: (name, record) => {
+          const { id: _id, ...data } = record;
+          return validators.get(name)!.problem(data);
+        },
+        mode: options.mode,
+        warn: guarded(options.onWarning ?? emitWarning),
+      };
+      const engine = engineName === 'journal' ? new JournalEngine(context, { compactAfterBytes }) : new SnapshotEngine(context);
+      const state = await engine.load();
       const schemas = new Map(names.map((name) => [name, (options.collections as Record<string, CollectionOptions>)[name]!.schema]));
-      return new FileRepository<M>(file, state, validators, schemas, lock, options.mode ?? mode ?? 0o644, fs);
+      return new FileRepository<M>(file, state, validators, schemas, lock, engine);
     } catch (error) {
       await lock.release();
       throw error;
@@ -134,13 +170,17 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     return this.committer.flush();
   }
 
-  /** Flush, then release the lock. Later calls reject (or throw) with ClosedError. */
+  /** Flush, close the engine's files, then release the lock. Later calls reject (or throw) with ClosedError. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       try {
         await this.committer.flush();
       } finally {
-        await this.lock.release();
+        try {
+          await this.engine.close();
+        } finally {
+          await this.lock.release();
+        }
       }
     })();
     return this.closing;
@@ -197,23 +237,9 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
 
   private async persist(batch: Batch): Promise<void> {
     const started = performance.now();
-    const sections: Array<[string, number, Entry[]]> = [];
-    for (const [name, state] of this.state.collections) {
-      sections.push([name, batch.nextIds.get(name) ?? state.nextId, mergedEntries(state.records, batch.changes.get(name))]);
-    }
-    let bytes: Buffer;
-    try {
-      // Serialised once per commit; each record's JSON is cached on its entry.
-      bytes = Buffer.from(serializeSnapshot(sections, this.state.foreign));
-      const file = await AtomicFile.open(this.file, { mode: this.mode, fs: this.fs });
-      await file.write(bytes);
-      await file.commit();
-    } catch (error) {
-      throw error instanceof FilekeepError ? error : new WriteFailedError(this.file, error, 'serialize');
-    }
-    batch.bytes = bytes.length;
+    batch.bytes = await this.engine.persist(batch, this.state);
     if (this.listenerCount('commit') > 0) {
-      this.emit('commit', { batch: { mutations: batch.mutations, bytes: bytes.length }, durationMs: performance.now() - started } satisfies CommitEvent);
+      this.emit('commit', { batch: { mutations: batch.mutations, bytes: batch.bytes }, durationMs: performance.now() - started } satisfies CommitEvent);
     }
   }
 
@@ -239,24 +265,6 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
   }
 }
 
-/** Durable records with a batch's changes applied, in id order. */
-function mergedEntries(durable: Map<Id, Entry>, changes: Map<Id, Entry | null> | undefined): Entry[] {
-  if (!changes) return [...durable.values()];
-  const added: Entry[] = [];
-  for (const [id, entry] of changes) if (entry && !durable.has(id)) added.push(entry);
-  added.sort((a, b) => compareIds(a.record.id, b.record.id));
-  const out: Entry[] = [];
-  let i = 0;
-  for (const [id, entry] of durable) {
-    while (i < added.length && compareIds(added[i]!.record.id, id) < 0) out.push(added[i++]!);
-    const change = changes.get(id);
-    if (change === undefined) out.push(entry);
-    else if (change !== null) out.push(change);
-  }
-  while (i < added.length) out.push(added[i++]!);
-  return out;
-}
-
 function lastKey(map: Map<Id, Entry>): Id | undefined {
   let last: Id | undefined;
   // Maps have no O(1) last key; this runs once per collection per commit, only when it has changes.
@@ -276,12 +284,17 @@ function resolveDataFile(options: { file: string; directory?: string }): string 
   return file;
 }
 
-async function readDataFile(fs: FsSeam, file: string): Promise<{ text: string | undefined; mode: number | undefined }> {
-  try {
-    const [buffer, stat] = await Promise.all([fs.readFile(file), fs.stat(file)]);
-    return { text: buffer.toString('utf8'), mode: stat.mode & 0o7777 };
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { text: undefined, mode: undefined };
-    throw error;
-  }
+/** A warning reports something that lost nothing; a throwing handler must not turn it into a failed commit. */
+function guarded(handler: (warning: RepositoryWarning) => void): (warning: RepositoryWarning) => void {
+  return (warning) => {
+    try {
+      handler(warning);
+    } catch {
+      // Ignored on purpose: see above.
+    }
+  };
+}
+
+function emitWarning(warning: RepositoryWarning): void {
+  process.emitWarning(warning.message, { type: 'FilekeepWarning', code: warning.code });
 }

@@ -18,6 +18,11 @@ export interface CollectionState {
 
 export interface SnapshotState {
   collections: Map<string, CollectionState>;
+  /**
+   * The journal sequence number of the last batch this snapshot contains (top-level `"seq"`, written
+   * by the journal engine's compaction; 0 when absent). The snapshot engine reads and ignores it.
+   */
+  seq: number;
   /** Collections in the file that this repository does not declare: written back verbatim. */
   foreign: Map<string, string>;
 }
@@ -28,9 +33,10 @@ export function entryJson(entry: Entry): string {
 
 /**
  * One human-readable document, one record per line in id order, so a person can read and diff it.
- * Each record's JSON is computed once and reused by every later snapshot.
+ * Each record's JSON is computed once and reused by every later snapshot. `seq` (journal engine
+ * only) goes after `"format"`; without it the output is what the snapshot engine always wrote.
  */
-export function serializeSnapshot(collections: Iterable<[string, number, Iterable<Entry>]>, foreign: Map<string, string>): string {
+export function serializeSnapshot(collections: Iterable<[string, number, Iterable<Entry>]>, foreign: Map<string, string>, seq?: number): string {
   const parts: string[] = [];
   for (const [name, nextId, entries] of collections) {
     const lines: string[] = [];
@@ -39,7 +45,8 @@ export function serializeSnapshot(collections: Iterable<[string, number, Iterabl
     parts.push(`    ${JSON.stringify(name)}: {\n      "nextId": ${nextId},\n      "records": ${records}\n    }`);
   }
   for (const [name, raw] of foreign) parts.push(`    ${JSON.stringify(name)}: ${raw}`);
-  return `{\n  "format": "${FORMAT}",\n  "collections": {\n${parts.join(',\n')}\n  }\n}\n`;
+  const seqLine = seq === undefined ? '' : `\n  "seq": ${seq},`;
+  return `{\n  "format": "${FORMAT}",${seqLine}\n  "collections": {\n${parts.join(',\n')}\n  }\n}\n`;
 }
 
 export type RecordCheck = (collection: string, record: Record<string, unknown>) => string | undefined;
@@ -56,8 +63,10 @@ export function parseSnapshot(file: string, text: string, declared: readonly str
   if (doc['format'] !== FORMAT) throw new CorruptDataError(file, `unknown format ${JSON.stringify(doc['format'])} (expected "${FORMAT}")`);
   const raw = doc['collections'];
   if (!isPlainObject(raw)) throw new CorruptDataError(file, '"collections" is not an object');
+  const seq = Object.hasOwn(doc, 'seq') ? doc['seq'] : 0;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new CorruptDataError(file, `"seq" is not a non-negative integer (${JSON.stringify(seq)})`);
 
-  const state: SnapshotState = { collections: new Map(), foreign: new Map() };
+  const state: SnapshotState = { collections: new Map(), foreign: new Map(), seq };
   for (const name of Object.keys(raw)) {
     if (!declared.includes(name)) state.foreign.set(name, JSON.stringify(raw[name]));
   }

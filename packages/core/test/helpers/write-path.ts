@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { FsCall } from '@filekeep/core';
 
-export type WritePathTarget = 'temp' | 'dir' | 'file';
+export type WritePathTarget = 'temp' | 'dir' | 'file' | 'journal';
 
 /** The fs calls of one snapshot commit, in order, with the step name WriteFailedError reports. */
 export const WRITE_PATH: ReadonlyArray<{ step: string; call: FsCall; on: WritePathTarget }> = [
@@ -14,6 +14,12 @@ export const WRITE_PATH: ReadonlyArray<{ step: string; call: FsCall; on: WritePa
   { step: 'link backup', call: 'link', on: 'temp' },
   { step: 'rename', call: 'rename', on: 'file' },
   { step: 'fsync directory', call: 'fsync', on: 'dir' },
+];
+
+/** The fs calls of one journal-engine commit that can fail it (compaction's calls only warn). */
+export const JOURNAL_WRITE_PATH: ReadonlyArray<{ step: string; call: FsCall; on: WritePathTarget }> = [
+  { step: 'append', call: 'write', on: 'journal' },
+  { step: 'fdatasync', call: 'fdatasync', on: 'journal' },
 ];
 
 export const FAULT_CODES = ['ENOSPC', 'EIO', 'EACCES', 'EMFILE'] as const;
@@ -31,6 +37,6 @@ export function isDataTempOf(dataFile: string): (p: string | undefined) => boole
 /** A FaultRule `when` that matches the path one write-path call is made on. */
 export function pathMatcher(on: WritePathTarget, dataFile: string): (p: string | undefined) => boolean {
   if (on === 'temp') return isDataTempOf(dataFile);
-  const wanted = on === 'dir' ? path.dirname(dataFile) : dataFile;
+  const wanted = on === 'dir' ? path.dirname(dataFile) : on === 'journal' ? `${dataFile}.journal` : dataFile;
   return (p) => p === wanted;
 }

@@ -1,0 +1,312 @@
+import { CorruptDataError, WriteFailedError } from '../errors';
+import { compareIds, isValidId, type Id } from '../repository/ids';
+import { deepFreeze, getOwn, isPlainObject } from '../repository/json-value';
+import { parseSnapshot, type CollectionState, type Entry, type RecordCheck, type SnapshotState } from '../repository/snapshot-format';
+import { emptyState, fsyncDirectoryOf, readOptionalFile, type BatchChanges, type EngineContext, type StorageEngine } from './engine';
+import { encodeRecord, scanJournal, type JournalRecord } from './journal-format';
+import { journalPathOf, writeSnapshot } from './snapshot-engine';
+
+export interface JournalEngineOptions {
+  /** Compact once the journal holds at least this many bytes (after the commit that crossed it). */
+  compactAfterBytes: number;
+}
+
+/**
+ * The opt-in engine for large data: `NAME.json` (a snapshot carrying `"seq"`, the last batch it
+ * holds) plus `NAME.json.journal`, where each commit appends one framed record (journal-format.ts)
+ * and fdatasyncs it, so a commit costs the size of the change.
+ *
+ * - Commit: append every byte (looping on short writes) to a journal fd kept open, then fdatasync.
+ *   The journal's directory is fsync'd once, when the file is created, never per commit.
+ * - A failed append or fdatasync is never retried (fsyncgate): the journal is cut back to the last
+ *   durable length and that is fdatasync'd, so the file equals the durable state, and the batch
+ *   fails. Until such a repair succeeds every commit first retries the repair and fails if it
+ *   cannot: nothing is ever appended after a tail of unknown content.
+ * - Compaction (design rule 10) runs inside the commit that took the journal past
+ *   `compactAfterBytes`, after its record is durable: an atomic snapshot (AtomicFile: temp file,
+ *   fdatasync, rename, directory fsync) carrying the last seq, and only then the journal is
+ *   truncated to 0 bytes and fdatasync'd. The batch is already durable, so a failed compaction only
+ *   warns (and waits for another `compactAfterBytes` before trying again); a failed truncate leaves
+ *   records the snapshot already holds, which recovery skips, and is repaired before the next append.
+ * - Recovery (load): the snapshot (seq S), then journal records with seq > S in order. A damaged
+ *   last record is a crash trace: cut off, fdatasync'd, reported as an `FK_JOURNAL_TAIL_CUT`
+ *   warning. A damaged record followed by a good one, a sequence gap or a record that fails its
+ *   checks is corruption: CorruptDataError naming the journal, and no file is modified.
+ */
+export class JournalEngine implements StorageEngine {
+  readonly journal: string;
+  private fd: number | undefined;
+  private mode = 0o644;
+  /** Sequence number of the last durable batch. */
+  private seq = 0;
+  /** Length of the journal's durable, well-formed content. */
+  private length = 0;
+  /** Set while the journal's tail may differ from `length`: the failure that left it so. */
+  private damage: { cause: unknown } | undefined;
+  private compactAt: number;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly options: JournalEngineOptions,
+  ) {
+    this.journal = journalPathOf(ctx.file);
+    this.compactAt = options.compactAfterBytes;
+  }
+
+  async load(): Promise<SnapshotState> {
+    const { fs, file, collections, check } = this.ctx;
+    const [data, journal] = await Promise.all([readOptionalFile(fs, file), readOptionalFile(fs, this.journal)]);
+    this.mode = this.ctx.mode ?? data.mode ?? journal.mode ?? 0o644;
+    const state = data.bytes === undefined ? emptyState(collections) : parseSnapshot(file, data.bytes.toString('utf8'), collections, check);
+    this.seq = state.seq;
+    if (journal.bytes === undefined) return state;
+
+    // Everything is checked before anything is modified: corrupt files stay byte-identical.
+    const scan = scanJournal(this.journal, journal.bytes);
+    const first = scan.records[0];
+    if (first && first.seq > state.seq + 1) {
+      throw new CorruptDataError(this.journal, `sequence gap: the journal starts at seq ${first.seq}, but ${file} holds batches up to seq ${state.seq}`);
+    }
+    const live = scan.records.filter((r) => r.seq > state.seq);
+    replay(this.journal, state, live, check);
+    this.seq = Math.max(state.seq, scan.records[scan.records.length - 1]?.seq ?? 0);
+    // Records the snapshot already holds (a crash between compaction's snapshot and its truncate)
+    // are dropped with the tail, so appends always continue the snapshot's sequence.
+    this.length = live.length === 0 ? 0 : scan.goodLength;
+
+    try {
+      this.fd = await fs.open(this.journal, 'a');
+    } catch (error) {
+      throw new WriteFailedError(this.journal, error, 'open journal');
+    }
+    if (this.length !== journal.bytes.length) {
+      try {
+        await this.repair();
+      } catch (error) {
+        await fs.close(this.fd).catch(() => undefined);
+        this.fd = undefined;
+        throw error;
+      }
+      if (scan.torn) {
+        const cut = journal.bytes.length - scan.goodLength;
+        this.ctx.warn({
+          code: 'FK_JOURNAL_TAIL_CUT',
+          message: `${this.journal}: cut off a damaged last record (${scan.torn.reason}, ${cut} bytes at byte ${scan.torn.offset}), the trace of a crash during a commit that was never acknowledged`,
+          path: this.journal,
+          details: { offset: scan.torn.offset, bytes: cut, reason: scan.torn.reason, seq: this.seq },
+        });
+      }
+    }
+    return state;
+  }
+
+  async persist(batch: BatchChanges, durable: SnapshotState): Promise<number> {
+    if (this.damage) await this.repair();
+    if (this.fd === undefined) await this.create();
+    const fd = this.fd!;
+    const seq = this.seq + 1;
+    let line: Buffer;
+    try {
+      line = encodeRecord(seq, batch);
+    } catch (error) {
+      throw new WriteFailedError(this.journal, error, 'serialize');
+    }
+    let step = 'append';
+    try {
+      await this.writeAll(fd, line);
+      step = 'fdatasync';
+      await this.ctx.fs.fdatasync(fd);
+    } catch (error) {
+      // Never retry the fdatasync: the kernel may have dropped the pages it failed to write.
+      this.damage = { cause: error };
+      await this.repair().catch(() => undefined);
+      throw new WriteFailedError(this.journal, error, step);
+    }
+    this.seq = seq;
+    this.length += line.length;
+    if (this.length >= this.compactAt) await this.compact(durable, batch);
+    return line.length;
+  }
+
+  /** Repairs a damaged tail if it can; rejects (after closing the fd) if the journal stays damaged. */
+  async close(): Promise<void> {
+    const fd = this.fd;
+    if (fd === undefined) return;
+    let failure: unknown;
+    if (this.damage) await this.repair().catch((error: unknown) => (failure = error));
+    this.fd = undefined;
+    await this.ctx.fs.close(fd).catch(() => undefined);
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Cut the journal back to its durable length and make that durable. */
+  private async repair(): Promise<void> {
+    const { fs } = this.ctx;
+    const fd = this.fd!;
+    try {
+      await fs.ftruncate(fd, this.length);
+      await fs.fdatasync(fd);
+    } catch (error) {
+      this.damage = { cause: error };
+      throw new WriteFailedError(this.journal, error, 'repair journal');
+    }
+    this.damage = undefined;
+  }
+
+  /** Create the journal with the data file's mode and fsync its directory, once per file. */
+  private async create(): Promise<void> {
+    const { fs } = this.ctx;
+    let fd: number;
+    try {
+      fd = await fs.open(this.journal, 'a', this.mode);
+    } catch (error) {
+      throw new WriteFailedError(this.journal, error, 'create journal');
+    }
+    let step = 'chmod journal';
+    try {
+      // open(2) applies the umask.
+      await fs.fchmod(fd, this.mode);
+      step = 'fsync directory';
+      await fsyncDirectoryOf(fs, this.journal);
+    } catch (error) {
+      // Start over next time: a new name needs a new directory fsync, not a retried one.
+      await fs.close(fd).catch(() => undefined);
+      await fs.unlink(this.journal).catch(() => undefined);
+      throw new WriteFailedError(this.journal, error, step);
+    }
+    this.fd = fd;
+    this.length = 0;
+  }
+
+  private async writeAll(fd: number, bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const written = await this.ctx.fs.write(fd, bytes, offset, bytes.byteLength - offset);
+      if (written <= 0) throw new Error(`write returned ${written}`);
+      offset += written;
+    }
+  }
+
+  /** Snapshot first (rule 10), then an empty journal. Never fails the batch, which is already durable. */
+  private async compact(durable: SnapshotState, batch: BatchChanges): Promise<void> {
+    const { fs, file } = this.ctx;
+    const seq = this.seq;
+    try {
+      await writeSnapshot(file, fs, this.mode, durable, batch, seq);
+    } catch (error) {
+      this.compactAt = this.length + this.options.compactAfterBytes;
+      this.ctx.warn({
+        code: 'FK_COMPACTION_FAILED',
+        message: `Could not compact ${this.journal} into ${file}: ${(error as Error).message}. Nothing is lost; retrying after ${this.options.compactAfterBytes} more journal bytes`,
+        path: file,
+        details: { step: 'snapshot', seq },
+        cause: error,
+      });
+      return;
+    }
+    // From here the snapshot holds every record in the journal: its old content and an empty file
+    // are equally valid, so a failed truncate needs only a repair to 0 bytes before the next append.
+    this.length = 0;
+    this.compactAt = this.options.compactAfterBytes;
+    try {
+      await fs.ftruncate(this.fd!, 0);
+      await fs.fdatasync(this.fd!);
+    } catch (error) {
+      this.damage = { cause: error };
+      this.ctx.warn({
+        code: 'FK_COMPACTION_FAILED',
+        message: `Compacted ${this.journal} into ${file} (seq ${seq}) but could not truncate the journal: ${(error as Error).message}. Nothing is lost; the next commit truncates it first`,
+        path: this.journal,
+        details: { step: 'truncate journal', seq },
+        cause: error,
+      });
+    }
+  }
+}
+
+interface ForeignCollection {
+  nextId: number;
+  records: Map<Id, unknown>;
+}
+
+/** Apply journal records to the loaded snapshot; anything malformed is CorruptDataError. */
+function replay(journal: string, state: SnapshotState, records: JournalRecord[], check: RecordCheck): void {
+  const touched = new Set<CollectionState>();
+  // Collections the repository does not declare are kept, changes included (as the snapshot keeps them).
+  const foreign = new Map<string, ForeignCollection>();
+  for (const { seq, collections } of records) {
+    for (const name of Object.keys(collections)) {
+      const where = `the record with seq ${seq}, collection ${JSON.stringify(name)}`;
+      const corrupt = (what: string) => new CorruptDataError(journal, `${where}: ${what}`);
+      const change = getOwn(collections, name);
+      if (!isPlainObject(change)) throw corrupt('not an object');
+      const nextId = getOwn(change, 'nextId');
+      const put = getOwn(change, 'put') ?? [];
+      const remove = getOwn(change, 'remove') ?? [];
+      if (!Array.isArray(put) || !Array.isArray(remove)) throw corrupt('"put" and "remove" must be arrays');
+      const declared = state.collections.get(name);
+      const target: CollectionState | ForeignCollection = declared ?? foreignCollection(journal, state, foreign, name);
+      if (nextId !== undefined) {
+        if (typeof nextId !== 'number' || !Number.isSafeInteger(nextId) || nextId < target.nextId) throw corrupt(`invalid nextId ${JSON.stringify(nextId)}`);
+        target.nextId = nextId;
+      }
+      for (const record of put as unknown[]) {
+        if (!isPlainObject(record)) throw corrupt('a record is not an object');
+        const id = getOwn(record, 'id');
+        if (!Object.hasOwn(record, 'id') || !isValidId(id)) throw corrupt(`a record has an invalid id ${JSON.stringify(id)}`);
+        if (typeof id === 'number' && id >= target.nextId) throw corrupt(`record id ${id} is not below nextId ${target.nextId}`);
+        if (declared) {
+          const problem = check(name, record);
+          if (problem) throw corrupt(`record id ${JSON.stringify(id)} fails the schema: ${problem}`);
+          declared.records.set(id, { record: deepFreeze(record) as Entry['record'], json: undefined });
+        } else {
+          (target as ForeignCollection).records.set(id, record);
+        }
+      }
+      for (const id of remove as unknown[]) {
+        if (!isValidId(id)) throw corrupt(`an invalid removed id ${JSON.stringify(id)}`);
+        target.records.delete(id);
+      }
+      if (declared) touched.add(declared);
+    }
+  }
+  for (const collection of touched) {
+    if (!idsSorted(collection.records.keys())) collection.records = new Map([...collection.records].sort((a, b) => compareIds(a[0], b[0])));
+  }
+  for (const [name, { nextId, records }] of foreign) {
+    const sorted = [...records].sort((a, b) => compareIds(a[0], b[0])).map(([, record]) => record);
+    state.foreign.set(name, JSON.stringify({ nextId, records: sorted }));
+  }
+}
+
+function foreignCollection(journal: string, state: SnapshotState, foreign: Map<string, ForeignCollection>, name: string): ForeignCollection {
+  let collection = foreign.get(name);
+  if (collection) return collection;
+  collection = { nextId: 1, records: new Map() };
+  const raw = state.foreign.get(name);
+  if (raw !== undefined) {
+    const parsed: unknown = JSON.parse(raw);
+    const nextId = isPlainObject(parsed) ? getOwn(parsed, 'nextId') : undefined;
+    const records = isPlainObject(parsed) ? getOwn(parsed, 'records') : undefined;
+    if (typeof nextId !== 'number' || !Array.isArray(records)) {
+      throw new CorruptDataError(journal, `it changes collection ${JSON.stringify(name)}, which the snapshot holds in an unknown shape`);
+    }
+    collection.nextId = nextId;
+    for (const record of records as unknown[]) {
+      const id = isPlainObject(record) ? getOwn(record, 'id') : undefined;
+      if (!isValidId(id)) throw new CorruptDataError(journal, `it changes collection ${JSON.stringify(name)}, whose snapshot has a record with an invalid id`);
+      collection.records.set(id, record);
+    }
+  }
+  foreign.set(name, collection);
+  return collection;
+}
+
+function idsSorted(ids: Iterable<Id>): boolean {
+  let previous: Id | undefined;
+  for (const id of ids) {
+    if (previous !== undefined && compareIds(previous, id) > 0) return false;
+    previous = id;
+  }
+  return true;
+}

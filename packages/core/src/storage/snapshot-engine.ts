@@ -1,0 +1,91 @@
+import { AtomicFile } from '../atomic/atomic-file';
+import { FilekeepError, InvalidOptionError, WriteFailedError } from '../errors';
+import { errnoCode, type FsSeam } from '../fs/seam';
+import { compareIds, type Id } from '../repository/ids';
+import { parseSnapshot, serializeSnapshot, type Entry, type SnapshotState } from '../repository/snapshot-format';
+import { emptyState, readOptionalFile, type BatchChanges, type EngineContext, type StorageEngine } from './engine';
+
+export const journalPathOf = (file: string): string => `${file}.journal`;
+
+/**
+ * The default engine: every commit rewrites the whole document atomically (AtomicFile: temp file,
+ * fdatasync, rename, directory fsync). Cost per commit grows with the file.
+ */
+export class SnapshotEngine implements StorageEngine {
+  private mode = 0o644;
+
+  constructor(private readonly ctx: EngineContext) {}
+
+  async load(): Promise<SnapshotState> {
+    const { fs, file } = this.ctx;
+    const [data, journalSize] = await Promise.all([readOptionalFile(fs, file), fileSize(fs, journalPathOf(file))]);
+    // A journal left by the journal engine holds changes this engine would silently drop.
+    if (journalSize > 0) {
+      throw new InvalidOptionError('engine', `'journal': ${journalPathOf(file)} holds changes the snapshot engine does not read`, 'snapshot');
+    }
+    this.mode = this.ctx.mode ?? data.mode ?? 0o644;
+    if (data.bytes === undefined) return emptyState(this.ctx.collections);
+    return parseSnapshot(file, data.bytes.toString('utf8'), this.ctx.collections, this.ctx.check);
+  }
+
+  persist(batch: BatchChanges, durable: SnapshotState): Promise<number> {
+    return writeSnapshot(this.ctx.file, this.ctx.fs, this.mode, durable, batch, undefined);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * Serialise `durable` with `batch` applied and replace `file` with it atomically. Resolves with the
+ * byte length once it is durable. `seq` (journal engine) is recorded in the document.
+ */
+export async function writeSnapshot(
+  file: string,
+  fs: FsSeam,
+  mode: number,
+  durable: SnapshotState,
+  batch: BatchChanges | undefined,
+  seq: number | undefined,
+): Promise<number> {
+  const sections: Array<[string, number, Entry[]]> = [];
+  for (const [name, state] of durable.collections) {
+    sections.push([name, batch?.nextIds.get(name) ?? state.nextId, mergedEntries(state.records, batch?.changes.get(name))]);
+  }
+  try {
+    // Serialised once per commit; each record's JSON is cached on its entry.
+    const bytes = Buffer.from(serializeSnapshot(sections, durable.foreign, seq));
+    const atomic = await AtomicFile.open(file, { mode, fs });
+    await atomic.write(bytes);
+    await atomic.commit();
+    return bytes.length;
+  } catch (error) {
+    throw error instanceof FilekeepError ? error : new WriteFailedError(file, error, 'serialize');
+  }
+}
+
+/** Durable records with a batch's changes applied, in id order. */
+function mergedEntries(durable: Map<Id, Entry>, changes: Map<Id, Entry | null> | undefined): Entry[] {
+  if (!changes) return [...durable.values()];
+  const added: Entry[] = [];
+  for (const [id, entry] of changes) if (entry && !durable.has(id)) added.push(entry);
+  added.sort((a, b) => compareIds(a.record.id, b.record.id));
+  const out: Entry[] = [];
+  let i = 0;
+  for (const [id, entry] of durable) {
+    while (i < added.length && compareIds(added[i]!.record.id, id) < 0) out.push(added[i++]!);
+    const change = changes.get(id);
+    if (change === undefined) out.push(entry);
+    else if (change !== null) out.push(change);
+  }
+  while (i < added.length) out.push(added[i++]!);
+  return out;
+}
+
+async function fileSize(fs: FsSeam, file: string): Promise<number> {
+  try {
+    return (await fs.stat(file)).size;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return 0;
+    throw error;
+  }
+}
