@@ -3,9 +3,10 @@ import { mkdtempSync, rmdirSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { FaultyFs, FileRepository, WriteFailedError } from '@filekeep/core';
+import { FaultyFs, FileRepository, WriteFailedError, type FsCall, type RepositoryWarning } from '@filekeep/core';
 import { looseSchema } from './helpers/expense-schema';
 import { isTempName, useTempDir } from './helpers/temp-dir';
+import { stateOnDisk } from './helpers/journal';
 import { FAULT_CODES, isDataTempOf, pathMatcher, WRITE_PATH, type WritePathTarget } from './helpers/write-path';
 
 type Notes = { notes: Record<string, unknown> };
@@ -96,6 +97,107 @@ describe('FileRepository write path under injected faults', () => {
     expect(await recordsOnDisk()).toEqual([{ id: 1, title: 'before' }, ...saved]);
     expect(text.endsWith('}\n')).toBe(true);
     await expectReopenedEqual(repo, fs);
+  });
+});
+
+describe('FileRepository with the journal engine under injected faults', () => {
+  let warnings: RepositoryWarning[] = [];
+  const openJournal = (fs: FaultyFs, compactAfterBytes = 1 << 20) =>
+    FileRepository.open<Notes>({ file: dataFile(), engine: 'journal', compactAfterBytes, fs, collections: { notes: { schema: looseSchema } }, onWarning: (w) => void warnings.push(w) });
+  beforeEach(() => {
+    warnings = [];
+  });
+  const notesOnDisk = async () => (await stateOnDisk(dataFile())).collections['notes']?.records ?? [];
+  async function expectJournalReopenedEqual(repo: FileRepository<Notes>, fs: FaultyFs): Promise<void> {
+    const before = repo.collection('notes').list();
+    await repo.close();
+    const reopened = await openJournal(fs);
+    try {
+      expect(reopened.collection('notes').list()).toEqual(before);
+    } finally {
+      await reopened.close();
+    }
+  }
+
+  // A commit appends to the journal and fdatasyncs it; the first one also creates the journal.
+  const COMMIT: Array<{ step: string; call: FsCall; on: WritePathTarget; first: boolean }> = [
+    { step: 'append', call: 'write', on: 'journal', first: false },
+    { step: 'fdatasync', call: 'fdatasync', on: 'journal', first: false },
+    { step: 'create journal', call: 'open', on: 'journal', first: true },
+    { step: 'chmod journal', call: 'fchmod', on: 'journal', first: true },
+    { step: 'fsync directory', call: 'fsync', on: 'dir', first: true },
+  ];
+  describe.each(COMMIT)('$call ($step)', ({ step, call, on, first }) => {
+    it.each(FAULT_CODES)('rejects with FK_WRITE_FAILED on %s, keeps the durable state on disk and in memory, and recovers', async (code) => {
+      const fs = new FaultyFs();
+      const repo = await openJournal(fs);
+      const notes = repo.collection('notes');
+      if (!first) {
+        await notes.insert({ title: 'first' });
+        await notes.insert({ title: 'second' });
+      }
+      const durableList = notes.list();
+      fs.fail({ call, code, when: pathMatcher(on, dataFile()) });
+      const results = await Promise.allSettled([notes.insert({ title: 'third' }), notes.insert({ title: 'fourth' })]);
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        const error = (result as PromiseRejectedResult).reason as WriteFailedError;
+        expect(error).toBeInstanceOf(WriteFailedError);
+        expect(error.code).toBe('FK_WRITE_FAILED');
+        expect(error.details?.['step']).toBe(step);
+        expect((error.cause as NodeJS.ErrnoException).code).toBe(code);
+      }
+      expect(notes.list()).toEqual(durableList);
+      expect(await notesOnDisk()).toEqual(durableList);
+      expect(await temps()).toEqual([]);
+
+      fs.heal();
+      const next = await notes.insert({ title: 'third' });
+      expect(await notesOnDisk()).toEqual([...durableList, next]);
+      await expectJournalReopenedEqual(repo, fs);
+      expect(warnings).toEqual([]);
+    });
+  });
+
+  it('appends a complete record when every write(2) writes at most 7 bytes', async () => {
+    const fs = new FaultyFs();
+    const repo = await openJournal(fs);
+    const notes = repo.collection('notes');
+    await notes.insert({ title: 'before' });
+    fs.fail({ call: 'write', shortWrite: 7 });
+    const saved = await Promise.all(Array.from({ length: 10 }, (_, i) => notes.insert({ title: `note ${i}`, body: 'b'.repeat(100 + i) })));
+    expect(await notesOnDisk()).toEqual([{ id: 1, title: 'before' }, ...saved]);
+    await expectJournalReopenedEqual(repo, fs);
+  });
+
+  // Compaction runs after the crossing commit is durable: a failure there only warns.
+  const COMPACTION: Array<{ step: string; call: FsCall; on: WritePathTarget; nth?: number }> = [
+    ...WRITE_PATH,
+    { step: 'truncate journal', call: 'ftruncate', on: 'journal' },
+    // The commit's own fdatasync of the journal comes first; the compaction's is the second.
+    { step: 'truncate journal', call: 'fdatasync', on: 'journal', nth: 2 },
+  ];
+  describe.each(COMPACTION)('compaction: $call ($step)', ({ call, on, nth }) => {
+    it.each(FAULT_CODES)('on %s resolves the already durable commit, warns, loses nothing, and compacts later', async (code) => {
+      const fs = new FaultyFs();
+      const repo = await openJournal(fs, 300);
+      const notes = repo.collection('notes');
+      await notes.insert({ title: 'small' });
+      fs.fail({ call, code, when: pathMatcher(on, dataFile()), ...(nth ? { nth } : {}) });
+      const crossing = await notes.insert({ body: 'c'.repeat(300) });
+      expect(warnings.map((w) => w.code)).toEqual(['FK_COMPACTION_FAILED']);
+      expect(await notesOnDisk()).toEqual(notes.list());
+      expect(notes.list()).toEqual([{ id: 1, title: 'small' }, crossing]);
+      expect(await temps()).toEqual([]);
+
+      fs.heal();
+      const later = await notes.insert({ body: 'd'.repeat(300) });
+      expect(warnings).toHaveLength(1);
+      const snapshot = JSON.parse(await readFile(dataFile(), 'utf8')) as { seq: number; collections: { notes: { records: unknown[] } } };
+      expect(snapshot.collections.notes.records).toEqual([{ id: 1, title: 'small' }, crossing, later]);
+      expect(await notesOnDisk()).toEqual(notes.list());
+      await expectJournalReopenedEqual(repo, fs);
+    });
   });
 });
 
