@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import { filekeep, notFound, problemDetails, resource } from '@filekeep/express';
+import { filekeep, jsonBody, notFound, problemDetails, resource } from '@filekeep/express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { ExpenseCollections, ExpenseRepository } from './repository';
@@ -24,7 +24,7 @@ export function createApp({ repo, logger }: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
   if (logger) app.use(pinoHttp({ logger }));
-  app.use(express.json({ limit: '1mb' }));
+  app.use(jsonBody({ limit: '1mb' }));
   app.use(filekeep(repo, { log: (error) => logger?.error({ err: error }, 'change not durable') }));
 
   app.use('/expenses', resource(repo.collection('expenses')));

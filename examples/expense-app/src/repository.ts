@@ -1,5 +1,5 @@
 import { FileRepository } from '@filekeep/core';
-import { expenseSchema, type Expense } from './expense';
+import { createExpenseAjv, expenseSchema, type Expense } from './expense';
 
 export interface ExpenseCollections {
   expenses: Expense;
@@ -15,5 +15,6 @@ export function openRepository(dataDir: string): Promise<ExpenseRepository> {
     directory: dataDir,
     file: DATA_FILE,
     collections: { expenses: { schema: expenseSchema } },
+    ajv: createExpenseAjv(),
   });
 }

@@ -6,3 +6,4 @@ export { HttpError, PreconditionFailedError, UnsupportedMediaTypeError, RequestV
 export { resource, type ResourceOptions } from './resource';
 export { etagOf, ifMatch } from './preconditions';
 export { gracefulShutdown, type GracefulShutdownOptions, type ShutdownHandle, type Closable } from './graceful-shutdown';
+export { jsonBody, type JsonBodyOptions } from './json-body';

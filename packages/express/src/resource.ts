@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { AnySchema } from 'ajv';
 import { ConflictError, NotFoundError, type Collection, type Id, type ListQuery as CoreListQuery, type StoredRecord, type WriteOptions } from '@filekeep/core';
 import { PreconditionFailedError, RequestValidationError, UnsupportedMediaTypeError } from './errors';
+import { jsonBody } from './json-body';
 import { fieldTypes, parseListQuery } from './list-query';
 import { etagOf, ifMatch } from './preconditions';
 
@@ -39,7 +40,7 @@ export function resource<T extends object>(collection: Collection<T>, options: R
   const { schema = collection.schema, bodyLimit } = { ...DEFAULTS, ...options };
   const fields = fieldTypes(schema);
   const router = express.Router();
-  router.use(express.json({ type: PATCH_TYPES, limit: bodyLimit }));
+  router.use(jsonBody({ type: PATCH_TYPES, limit: bodyLimit }));
 
   const send = (res: Response, status: number, record: StoredRecord<T>) => res.status(status).set('ETag', etagOf(collection, record)).json(record);
   const idOf = (req: Request<{ id: string }>): Id => collection.parseId(req.params.id);
