@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const { FileRepository } = require('@filekeep/core');
 const { SCHEMA, COLLECTION, mulberry32 } = require('./lib/crash-model');
 
-const [file, writersArg, seedArg, logFile] = process.argv.slice(2);
+const [file, writersArg, seedArg, logFile, engine = 'snapshot', compactAfterBytes = '32768'] = process.argv.slice(2);
 const logFd = fs.openSync(logFile, 'w');
 const WRITERS = Number(writersArg ?? 24);
 const rand = mulberry32(Number(seedArg ?? Date.now()) >>> 0);
@@ -30,7 +30,9 @@ const text = (max) => {
 };
 
 (async () => {
-  const repo = await FileRepository.open({ file, collections: { [COLLECTION]: { schema: SCHEMA } } });
+  // The journal engine compacts every ~32 KB here (every commit or two), so kills also land mid-compaction.
+  const options = engine === 'journal' ? { engine, compactAfterBytes: Number(compactAfterBytes), onWarning: () => undefined } : {};
+  const repo = await FileRepository.open({ file, collections: { [COLLECTION]: { schema: SCHEMA } }, ...options });
   const items = repo.collection(COLLECTION);
   const known = new Set(items.list().map((r) => r.id));
   process.stdout.write(`open ${process.pid}\n`);

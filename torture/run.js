@@ -2,10 +2,11 @@
 'use strict';
 // `npm run torture`: everything that proves filekeep loses nothing it acknowledged, long form.
 //   crash  SIGKILL a child running 24 concurrent writers on the core, restart, check (200 iterations)
+//   journal the same with the journal engine, compacting every ~32 KB (200 iterations)
 //   http   the same against the example app over HTTP (200 iterations)
 //   suites the fault-matrix, model-based and two-process jest suites with long settings
 //   soak   60 s of mixed autocannon load on the example app (127.0.0.1), then SIGKILL + check
-// Options: --quick (short everything), --only=crash,http,suites,soak, --iterations=N,
+// Options: --quick (short everything), --only=crash,journal,http,suites,soak, --iterations=N,
 // --http-iterations=N, --soak-seconds=N, --seed=N (or FK_TORTURE_SEED), --keep (keep data dirs).
 // Prints one summary table and exits 1 if any guarantee failed.
 const { spawn } = require('node:child_process');
@@ -19,7 +20,7 @@ const { mulberry32 } = require('./lib/crash-model');
 const ROOT = path.join(__dirname, '..');
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')).map(([k, v]) => [k, v ?? 'true']));
 const quick = args.has('quick') || process.env.FK_TORTURE_QUICK === '1';
-const only = args.has('only') ? new Set(args.get('only').split(',')) : new Set(['crash', 'http', 'suites', 'soak']);
+const only = args.has('only') ? new Set(args.get('only').split(',')) : new Set(['crash', 'journal', 'http', 'suites', 'soak']);
 const numberArg = (name, fallback) => (args.has(name) ? Number(args.get(name)) : fallback);
 const settings = {
   iterations: numberArg('iterations', quick ? 20 : 200),
@@ -62,21 +63,23 @@ function reportCrash(section, results, problems) {
   for (const p of problems.slice(0, 10)) log(`  ${section}: ${p}`);
 }
 
-async function crashSection() {
-  const dir = await tempDir('crash');
+async function crashSection(engine) {
+  const section = engine === 'journal' ? 'crash (core, journal)' : 'crash (core, snapshot)';
+  const dir = await tempDir(`crash-${engine}`);
   const file = path.join(dir, 'db.json');
   const results = [];
   const problems = [];
   let before = emptyState();
-  log(`crash (core): ${settings.iterations} iterations in ${dir}`);
+  log(`${section}: ${settings.iterations} iterations in ${dir}`);
   for (let i = 0; i < settings.iterations; i++) {
     try {
-      const r = await crashIteration({ file, before, writers: 24, maxKillMs: 500, rand });
+      const r = await crashIteration({ file, before, writers: 24, maxKillMs: 500, rand, engine });
       results.push(r);
       for (const p of r.problems) problems.push(`iteration ${i}: ${p}`);
       if (r.corrupt) {
         problems.push(`iteration ${i}: ${r.corrupt}`);
         await rename(file, `${file}.corrupt-${i}`);
+        await rename(`${file}.journal`, `${file}.journal.corrupt-${i}`).catch(() => undefined);
         before = emptyState();
       } else {
         before = r.after;
@@ -87,7 +90,11 @@ async function crashSection() {
     }
     if ((i + 1) % 20 === 0) log(`  ${i + 1}/${settings.iterations}, ${before.records.size} records`);
   }
-  reportCrash('crash (core)', results, problems);
+  reportCrash(section, results, problems);
+  if (engine === 'journal') {
+    row(section, 'kills that landed mid-compaction', results.filter((r) => r.midCompaction).length);
+    row(section, 'kills that left a torn journal tail (cut at restart)', results.filter((r) => r.tornTail).length);
+  }
   if (!args.has('keep') && problems.length === 0) await rm(dir, { recursive: true, force: true });
 }
 
@@ -187,7 +194,8 @@ function printTable() {
 (async () => {
   const started = performance.now();
   log(`filekeep torture, seed ${settings.seed} (replay kill timings and child ops with --seed=${settings.seed})`);
-  if (only.has('crash')) await crashSection();
+  if (only.has('crash')) await crashSection('snapshot');
+  if (only.has('journal')) await crashSection('journal');
   if (only.has('http')) await httpSection();
   if (only.has('suites')) await suitesSection();
   if (only.has('soak')) await soakSection();

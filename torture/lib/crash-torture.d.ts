@@ -12,6 +12,10 @@ export interface IterationResult {
   problems: string[];
   corrupt: string | undefined;
   restartMs: number;
+  /** Journal engine: the journal ended in a damaged record (cut off at the restart). */
+  tornTail?: boolean;
+  /** Journal engine: the kill came during a compaction (a snapshot temp file, or journal records the snapshot holds). */
+  midCompaction?: boolean;
   after: TortureState;
   seed: number;
   delay: number;
@@ -23,6 +27,8 @@ export function crashIteration(options: {
   writers?: number;
   maxKillMs?: number;
   rand?: () => number;
+  engine?: 'snapshot' | 'journal';
+  compactAfterBytes?: number;
 }): Promise<IterationResult>;
 
 export function emptyState(): TortureState;
