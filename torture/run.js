@@ -28,6 +28,7 @@ const settings = {
   soakSeconds: numberArg('soak-seconds', quick ? 10 : 60),
   modelRuns: quick ? 200 : 1000,
   lockRounds: quick ? 10 : 50,
+  hostileRuns: quick ? 100 : 500,
   seed: numberArg('seed', Number(process.env.FK_TORTURE_SEED ?? Math.floor(Math.random() * 2 ** 31))),
 };
 const rand = mulberry32(settings.seed);
@@ -149,13 +150,16 @@ async function suitesSection() {
     ['fault matrix (9 calls × 4 errnos, short write, real ENOSPC)', 'packages/core/test/fault-matrix.test.ts', {}],
     [`model-based (fast-check, ${settings.modelRuns} runs)`, 'packages/core/test/model-based.test.ts', { FK_RUNS: String(settings.modelRuns) }],
     [`two processes, one file (${settings.lockRounds} races)`, 'packages/core/test/two-processes.test.ts', { FK_ROUNDS: String(settings.lockRounds) }],
+    [`data file names vs path traversal (${settings.modelRuns} runs)`, 'packages/core/test/path-traversal.test.ts', { FK_RUNS: String(settings.modelRuns) }],
+    [`hostile input at the HTTP edge (${settings.hostileRuns} runs per property)`, 'examples/expense-app/test/hostile-input.test.ts', { FK_HOSTILE_RUNS: String(settings.hostileRuns) }],
   ];
   for (const [name, file, env] of suites) {
     log(`suites: ${name}`);
     const { code, output, seconds } = await runJest([file], env);
     const tests = /Tests:\s+(.*)/.exec(output)?.[1] ?? 'no summary';
+    const failedNames = [...output.matchAll(/✕ (.*?)(?: \(\d+ ms\))?$/gm)].map((m) => m[1]);
     row('suites', name, `${tests} (${seconds.toFixed(0)} s)`, 'pass', code === 0);
-    if (code !== 0) log(output.split('\n').slice(-60).join('\n'));
+    if (code !== 0) log(`  ${name} failed:\n${failedNames.map((n) => `    ✕ ${n}`).join('\n')}\n${output.split('\n').slice(-40).join('\n')}`);
   }
 }
 
