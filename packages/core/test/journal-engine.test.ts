@@ -127,9 +127,9 @@ describe('FileRepository with the journal engine', () => {
     });
 
     it('gives a new journal the data file mode, whatever the umask', async () => {
-      const repo = await open({ mode: 0o600 });
+      const repo = await open({ mode: 0o666 });
       await repo.collection('notes').insert({ secret: true });
-      expect((await stat(journalFile())).mode & 0o777).toBe(0o600);
+      expect((await stat(journalFile())).mode & 0o777).toBe(0o666);
     });
   });
 
