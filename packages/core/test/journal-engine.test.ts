@@ -183,9 +183,17 @@ describe('FileRepository with the journal engine', () => {
       // What a restart at this moment sees (a copy: the original is still locked by `repo`).
       const copy = copyDir(tmp.path);
       try {
-        const restarted = await FileRepository.open<Notes>({ file: path.join(copy, 'db.json'), engine: 'journal', collections: { notes: { schema: looseSchema }, expenses: { schema: expenseSchema } } });
+        const reopenCopy = () =>
+          FileRepository.open<Notes>({ file: path.join(copy, 'db.json'), engine: 'journal', collections: { notes: { schema: looseSchema }, expenses: { schema: expenseSchema } } });
+        const restarted = await reopenCopy();
         expect(restarted.collection('notes').list()).toEqual(notes.list());
+        // The records the snapshot holds stay; the next one follows them in sequence.
+        const added = await restarted.collection('notes').insert({ in: 'copy' });
+        expect((await readJournal(path.join(copy, 'db.json.journal'))).map((l) => l.payload.seq)).toEqual([...stale.map((l) => l.payload.seq), seq + 1]);
         await restarted.close();
+        const again = await reopenCopy();
+        expect(again.collection('notes').list()).toEqual([...notes.list(), added]);
+        await again.close();
       } finally {
         rmSync(copy, { recursive: true, force: true });
       }
@@ -356,6 +364,20 @@ describe('FileRepository with the journal engine', () => {
       const repo = await open();
       expect(repo.collection('notes').list()).toEqual([{ id: 1, i: 1 }, { id: 2, i: 'from the snapshot' }, { id: 3, i: 3 }]);
       expect(lines).toHaveLength(3);
+    });
+
+    it('empties a journal that ends below the snapshot’s seq, after fsyncing the snapshot, so appends continue the snapshot’s sequence', async () => {
+      await threeRecords();
+      await writeFile(dataFile(), '{"format":"filekeep/1","seq":7,"collections":{"notes":{"nextId":8,"records":[{"id":7,"i":7}]}}}');
+      const fs = new FaultyFs();
+      const repo = await open({ fs });
+      expect(repo.collection('notes').list()).toEqual([{ id: 7, i: 7 }]);
+      expect(fs.count('fsync', (p) => p === dataFile())).toBe(1);
+      expect((await readFile(journalFile())).length).toBe(0);
+      await repo.collection('notes').insert({ i: 8 });
+      expect((await readJournal(journalFile())).map((l) => l.payload.seq)).toEqual([8]);
+      await expectReopenedEqual(repo);
+      expect(warnings).toEqual([]);
     });
 
     it('keeps the changes to a collection it does not declare', async () => {

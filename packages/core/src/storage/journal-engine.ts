@@ -1,4 +1,5 @@
 import { CorruptDataError, WriteFailedError } from '../errors';
+import type { FsSeam } from '../fs/seam';
 import { compareIds, isValidId, type Id } from '../repository/ids';
 import { deepFreeze, getOwn, isPlainObject } from '../repository/json-value';
 import { parseSnapshot, type CollectionState, type Entry, type RecordCheck, type SnapshotState } from '../repository/snapshot-format';
@@ -28,7 +29,8 @@ export interface JournalEngineOptions {
  *   truncated to 0 bytes and fdatasync'd. The batch is already durable, so a failed compaction only
  *   warns (and waits for another `compactAfterBytes` before trying again); a failed truncate leaves
  *   records the snapshot already holds, which recovery skips, and is repaired before the next append.
- * - Recovery (load): the snapshot (seq S), then journal records with seq > S in order. A damaged
+ * - Recovery (load): the snapshot (seq S), then journal records with seq > S in order (records
+ *   <= S, left by a crash between compaction's snapshot and truncate, are skipped). A damaged
  *   last record is a crash trace: cut off, fdatasync'd, reported as an `FK_JOURNAL_TAIL_CUT`
  *   warning. A damaged record followed by a good one, a sequence gap or a record that fails its
  *   checks is corruption: CorruptDataError naming the journal, and no file is modified.
@@ -67,17 +69,32 @@ export class JournalEngine implements StorageEngine {
     if (first && first.seq > state.seq + 1) {
       throw new CorruptDataError(this.journal, `sequence gap: the journal starts at seq ${first.seq}, but ${file} holds batches up to seq ${state.seq}`);
     }
-    const live = scan.records.filter((r) => r.seq > state.seq);
-    replay(this.journal, state, live, check);
-    this.seq = Math.max(state.seq, scan.records[scan.records.length - 1]?.seq ?? 0);
+    replay(this.journal, state, scan.records.filter((r) => r.seq > state.seq), check);
+    const last = scan.records[scan.records.length - 1];
+    this.seq = Math.max(state.seq, last?.seq ?? 0);
+    this.length = scan.goodLength;
     // Records the snapshot already holds (a crash between compaction's snapshot and its truncate)
-    // are dropped with the tail, so appends always continue the snapshot's sequence.
-    this.length = live.length === 0 ? 0 : scan.goodLength;
+    // stay: appends continue right after them, and the next compaction drops them. Only a journal
+    // that ends below the snapshot's seq (not left by filekeep) is emptied, so no gap follows.
+    const behind = last !== undefined && last.seq < state.seq;
 
     try {
       this.fd = await fs.open(this.journal, 'a');
     } catch (error) {
       throw new WriteFailedError(this.journal, error, 'open journal');
+    }
+    if (behind) {
+      try {
+        // The snapshot read here may be visible but not yet durable (its writer died between the
+        // rename and the directory fsync): make it durable before dropping what it replaces.
+        await fsyncFile(fs, file);
+        await fsyncDirectoryOf(fs, file);
+      } catch (error) {
+        await fs.close(this.fd).catch(() => undefined);
+        this.fd = undefined;
+        throw new WriteFailedError(file, error, 'fsync snapshot');
+      }
+      this.length = 0;
     }
     if (this.length !== journal.bytes.length) {
       try {
@@ -300,6 +317,15 @@ function foreignCollection(journal: string, state: SnapshotState, foreign: Map<s
   }
   foreign.set(name, collection);
   return collection;
+}
+
+async function fsyncFile(fs: FsSeam, file: string): Promise<void> {
+  const fd = await fs.open(file, 'r');
+  try {
+    await fs.fsync(fd);
+  } finally {
+    await fs.close(fd).catch(() => undefined);
+  }
 }
 
 function idsSorted(ids: Iterable<Id>): boolean {
