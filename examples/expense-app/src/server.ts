@@ -14,7 +14,10 @@ async function main(): Promise<void> {
   const host = process.env['HOST'] ?? '127.0.0.1';
   const dataDir = path.resolve(process.env['DATA_DIR'] ?? 'data');
 
-  const repo = await openRepository(dataDir);
+  const engine = process.env['ENGINE'] ?? 'snapshot';
+  if (engine !== 'snapshot' && engine !== 'journal') throw new Error(`ENGINE must be snapshot or journal, got ${engine}`);
+
+  const repo = await openRepository(dataDir, { engine, onWarning: (warning) => logger.warn(warning, warning.message) });
   const server = createApp({ repo, logger }).listen(port, host, () => {
     const address = server.address();
     logger.info({ host, port: typeof address === 'object' && address ? address.port : port, dataDir }, 'expense-app listening');
