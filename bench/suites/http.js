@@ -29,7 +29,7 @@ async function readFilekeepIds(ctx, file) {
   const { FileRepository } = ctx.filekeep;
   if (!fs.existsSync(`${file}.journal`) || !FileRepository) return readIds(file);
   try {
-    const repo = await FileRepository.open({ file, collections: { expenses: { schema: { type: 'object' } } } });
+    const repo = await FileRepository.open({ file, engine: 'journal', collections: { expenses: { schema: { type: 'object' } } } });
     const ids = new Set(repo.collection('expenses').list().map((r) => String(r.id)));
     await repo.close();
     return { ids, corrupt: null };
@@ -46,32 +46,32 @@ function servers(ctx) {
     seedPlainFile(file, count);
     return { script: local(script), env: { DATA_FILE: file }, dataFile: file };
   };
-  return [
-    {
-      key: 'filekeep',
-      name: 'filekeep example app',
-      short: 'filekeep\nexample app',
-      skip: filekeep.missing.exampleServer,
-      skipSeeded: filekeep.missing.FileRepository,
-      async prepare(dir, count) {
-        const file = path.join(dir, 'expenses.json');
-        if (count > 0) {
-          // Seeded through filekeep itself, so the file is in the format the app reads.
-          const repo = await filekeep.FileRepository.open({ file, collections: { expenses: { schema: expenseSchema } } });
-          const expenses = repo.collection('expenses');
-          await Promise.all(Array.from({ length: count }, (_, i) => expenses.insert(expense(i + 1))));
-          await repo.close();
-        }
-        return {
-          script: filekeep.exampleServer,
-          // The app listens on every interface; the preload pins it to 127.0.0.1.
-          nodeArgs: ['--require', local('bind-localhost.js')],
-          env: { DATA_DIR: dir },
-          dataFile: file,
-          readIds: (f) => readFilekeepIds(ctx, f),
-        };
-      },
+  const exampleApp = (engine) => ({
+    key: engine === 'snapshot' ? 'filekeep' : `filekeep-${engine}`,
+    name: `filekeep example app (${engine} engine)`,
+    short: `filekeep\n${engine}`,
+    skip: filekeep.missing.exampleServer,
+    skipSeeded: filekeep.missing.FileRepository,
+    async prepare(dir, count) {
+      const file = path.join(dir, 'expenses.json');
+      if (count > 0) {
+        // Seeded through filekeep itself (a snapshot, which both engines read).
+        const repo = await filekeep.FileRepository.open({ file, collections: { expenses: { schema: expenseSchema } } });
+        const expenses = repo.collection('expenses');
+        await Promise.all(Array.from({ length: count }, (_, i) => expenses.insert(expense(i + 1))));
+        await repo.close();
+      }
+      return {
+        script: filekeep.exampleServer,
+        env: { DATA_DIR: dir, HOST, ENGINE: engine },
+        dataFile: file,
+        readIds: (f) => readFilekeepIds(ctx, f),
+      };
     },
+  });
+  return [
+    exampleApp('snapshot'),
+    exampleApp('journal'),
     { key: 'naive', name: 'naive `writeFileSync` per request (seed style)', short: 'naive\nwriteFileSync', prepare: plain('naive.js') },
     { key: 'wfa', name: 'write-file-atomic per request', short: 'write-file-atomic\nper request', prepare: plain('wfa.js') },
     {
