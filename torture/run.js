@@ -115,8 +115,8 @@ async function httpSection() {
       const r = await httpCrashIteration({ dataDir: dir, before, iteration: i, writers: 24, maxKillMs: 500, rand });
       results.push(r);
       for (const p of r.problems) problems.push(`iteration ${i}: ${p}`);
-      if (r.corrupt) {
-        problems.push(`iteration ${i}: ${r.corrupt}`);
+      if (r.corrupt || r.problems.some((p) => p.startsWith('the app did not'))) {
+        if (r.corrupt) problems.push(`iteration ${i}: ${r.corrupt}`);
         break;
       }
       before = r.after;
@@ -179,6 +179,7 @@ async function soakSection() {
   row('soak', '5xx responses', r.status5xx, '= 0', r.status5xx === 0);
   row('soak', 'other non-2xx, socket errors, timeouts', `${r.non2xx - r.status5xx}, ${r.errors}, ${r.timeouts}`, '= 0', r.non2xx === 0 && r.errors === 0 && r.timeouts === 0);
   row('soak', 'stale reads after an acknowledged PATCH', r.staleReads, '= 0', r.staleReads === 0);
+  row('soak', 'the app stayed up for the whole run', r.appEnded ?? 'yes', 'yes', r.appEnded === undefined);
   row('soak', 'lost acknowledged writes (after SIGKILL + restart)', r.lost, '= 0', r.lost === 0 && r.problems.length === 0);
   const growth = r.rssGrowth * 100;
   row('soak', 'RSS after warm-up → end', `${r.rssWarmMiB.toFixed(1)} → ${r.rssEndMiB.toFixed(1)} MiB (${growth >= 0 ? '+' : ''}${growth.toFixed(1)}%)`, '< +10%', growth < 10);

@@ -17,7 +17,11 @@ async function startServer(dataDir, port = 0) {
   try {
     line = await run.waitFor(/"msg":"expense-app listening"/, 20_000);
   } catch (error) {
-    return { run, error: `${error.message}`.slice(0, 500), startMs: performance.now() - started };
+    await run.killGroup();
+    // A data file the app refuses (it names it and exits non-zero) is a corrupt open; anything else
+    // (a signal from outside, a timeout) is a failed start.
+    const corrupt = /FK_CORRUPT_DATA/.test(run.stderr());
+    return { run, error: `${error.message}`.slice(0, 500), corrupt, startMs: performance.now() - started };
   }
   // Per-request logs keep coming; nothing reads them from here on.
   run.lines.length = 0;
@@ -75,7 +79,7 @@ const cents = (rand) => Math.floor(rand() * 100_000 + 1) / 100;
 async function httpCrashIteration({ dataDir, before, iteration, writers = 24, maxKillMs = 400, rand = Math.random }) {
   const problems = [];
   const server = await startServer(dataDir);
-  if (!server.base) return { corrupt: server.error, problems, acknowledged: 0, lost: 0, restartMs: server.startMs, after: before };
+  if (!server.base) return { corrupt: server.corrupt ? server.error : undefined, problems: server.corrupt ? problems : [...problems, `the app did not start: ${server.error}`], acknowledged: 0, lost: 0, restartMs: server.startMs, after: before };
   const seenIds = new Set(before.seenIds);
   const owned = Array.from({ length: writers }, () => new Map());
   for (const record of before.records.values()) {
@@ -131,7 +135,7 @@ async function httpCrashIteration({ dataDir, before, iteration, writers = 24, ma
   await writing;
 
   const restarted = await startServer(dataDir);
-  if (!restarted.base) return { corrupt: restarted.error, problems, acknowledged, lost: 0, restartMs: restarted.startMs, after: before, serverErrors };
+  if (!restarted.base) return { corrupt: restarted.corrupt ? restarted.error : undefined, problems: restarted.corrupt ? problems : [...problems, `the app did not restart: ${restarted.error}`], acknowledged, lost: 0, restartMs: restarted.startMs, after: before, serverErrors };
   let recovered;
   try {
     recovered = await readBack(restarted.base, dataDir);

@@ -61,7 +61,7 @@ async function soak({ dataDir, seconds = 60, connections = 8, warmupSeconds = Ma
       path: '/expenses',
       headers: { 'content-type': 'application/json' },
       setupRequest(req, context) {
-        const body = { description: `soak ${n++}`, amount: (n % 5000) / 100 + 0.01, category: CATEGORIES[n % 5] };
+        const body = { description: `soak ${n++}`, amount: ((n % 5000) + 1) / 100, category: CATEGORIES[n % 5] };
         track(context, { write: true, kind: 'create', description: body.description });
         return { ...req, body: JSON.stringify(body) };
       },
@@ -136,6 +136,11 @@ async function soak({ dataDir, seconds = 60, connections = 8, warmupSeconds = Ma
     },
   ];
 
+  // The app must stay up for the whole run: note it if it ends (crash, or a signal from outside).
+  let ended;
+  void server.run.closed.then(({ code, signal }) => {
+    ended ??= `the app ended during the soak (${signal ?? `exit ${code}`}); stderr: ${server.run.stderr().slice(-500)}`;
+  });
   const samples = [];
   const sampler = setInterval(() => void rssKiB(server.pid).then((kib) => samples.push({ t: samples.length + 1, kib })), 1_000);
   let result;
@@ -147,6 +152,8 @@ async function soak({ dataDir, seconds = 60, connections = 8, warmupSeconds = Ma
   const warm = median(samples.filter((s) => s.t > warmupSeconds && s.t <= warmupSeconds + 5).map((s) => s.kib));
   const end = median(samples.slice(-5).map((s) => s.kib));
 
+  const endedDuringRun = ended;
+  if (endedDuringRun) problems.push(endedDuringRun);
   // SIGKILL, not a graceful stop: every acknowledged write must already be on disk.
   await server.run.killGroup();
   const restarted = await startServer(dataDir);
@@ -188,6 +195,7 @@ async function soak({ dataDir, seconds = 60, connections = 8, warmupSeconds = Ma
     rssWarmMiB: warm / 1024,
     rssEndMiB: end / 1024,
     rssGrowth: (end - warm) / warm,
+    appEnded: endedDuringRun,
     records: recovered.records.size,
     restartMs: restarted.startMs,
     problems,
