@@ -5,9 +5,9 @@ import { pino } from 'pino';
 import { createApp } from './app';
 import { openRepository } from './repository';
 
-// Buffered, asynchronous log writes: a synchronous write(2) per request line costs a busy server
+// Asynchronous log writes: a synchronous write(2) per request line costs a busy server
 // more than its durable commits do. pino flushes the buffer when the process exits.
-const logger = pino({ name: 'expense-app' }, pino.destination({ sync: false, minLength: 4096 }));
+const logger = pino({ name: 'expense-app' }, pino.destination({ sync: false }));
 
 async function main(): Promise<void> {
   const port = Number(process.env['PORT'] ?? 3000);
