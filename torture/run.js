@@ -3,10 +3,10 @@
 // `npm run torture`: everything that proves filekeep loses nothing it acknowledged, long form.
 //   crash  SIGKILL a child running 24 concurrent writers on the core, restart, check (200 iterations)
 //   journal the same with the journal engine, compacting every ~32 KB (200 iterations)
-//   http   the same against the example app over HTTP (200 iterations)
+//   http   the same against the example app over HTTP (200 iterations; 100 more with ENGINE=journal)
 //   suites the fault-matrix, model-based and two-process jest suites with long settings
 //   soak   60 s of mixed autocannon load on the example app (127.0.0.1), then SIGKILL + check
-// Options: --quick (short everything), --only=crash,journal,http,suites,soak, --iterations=N,
+// Options: --quick (short everything), --only=crash,journal,http,http-journal,suites,soak, --iterations=N,
 // --http-iterations=N, --soak-seconds=N, --seed=N (or FK_TORTURE_SEED), --keep (keep data dirs).
 // Prints one summary table and exits 1 if any guarantee failed.
 const { spawn } = require('node:child_process');
@@ -20,7 +20,7 @@ const { mulberry32 } = require('./lib/crash-model');
 const ROOT = path.join(__dirname, '..');
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')).map(([k, v]) => [k, v ?? 'true']));
 const quick = args.has('quick') || process.env.FK_TORTURE_QUICK === '1';
-const only = args.has('only') ? new Set(args.get('only').split(',')) : new Set(['crash', 'journal', 'http', 'suites', 'soak']);
+const only = args.has('only') ? new Set(args.get('only').split(',')) : new Set(['crash', 'journal', 'http', 'http-journal', 'suites', 'soak']);
 const numberArg = (name, fallback) => (args.has(name) ? Number(args.get(name)) : fallback);
 const settings = {
   iterations: numberArg('iterations', quick ? 20 : 200),
@@ -99,20 +99,22 @@ async function crashSection(engine) {
   if (!args.has('keep') && problems.length === 0) await rm(dir, { recursive: true, force: true });
 }
 
-async function httpSection() {
+async function httpSection(engine) {
+  const section = engine === 'journal' ? 'crash (HTTP app, journal)' : 'crash (HTTP app)';
+  const iterations = engine === 'journal' ? Math.ceil(settings.httpIterations / 2) : settings.httpIterations;
   const { httpCrashIteration, SERVER } = require('./lib/http-torture');
   if (!existsSync(SERVER)) {
-    row('crash (HTTP app)', `${path.relative(ROOT, SERVER)} missing (npm run build)`, 'not run', 'run', false);
+    row(section, `${path.relative(ROOT, SERVER)} missing (npm run build)`, 'not run', 'run', false);
     return;
   }
-  const dir = await tempDir('http');
+  const dir = await tempDir(`http-${engine}`);
   const results = [];
   const problems = [];
   let before = { records: new Map(), seenIds: new Set() };
-  log(`crash (HTTP app): ${settings.httpIterations} iterations in ${dir}`);
-  for (let i = 0; i < settings.httpIterations; i++) {
+  log(`${section}: ${iterations} iterations in ${dir}`);
+  for (let i = 0; i < iterations; i++) {
     try {
-      const r = await httpCrashIteration({ dataDir: dir, before, iteration: i, writers: 24, maxKillMs: 500, rand });
+      const r = await httpCrashIteration({ dataDir: dir, before, iteration: i, writers: 24, maxKillMs: 500, rand, engine });
       results.push(r);
       for (const p of r.problems) problems.push(`iteration ${i}: ${p}`);
       if (r.corrupt || r.problems.some((p) => p.startsWith('the app did not'))) {
@@ -124,9 +126,9 @@ async function httpSection() {
       problems.push(`iteration ${i}: ${error.stack ?? error}`);
       break;
     }
-    if ((i + 1) % 20 === 0) log(`  ${i + 1}/${settings.httpIterations}, ${before.records.size} records`);
+    if ((i + 1) % 20 === 0) log(`  ${i + 1}/${iterations}, ${before.records.size} records`);
   }
-  reportCrash('crash (HTTP app)', results, problems);
+  reportCrash(section, results, problems);
   if (!args.has('keep') && problems.length === 0) await rm(dir, { recursive: true, force: true });
 }
 
@@ -201,7 +203,8 @@ function printTable() {
   log(`filekeep torture, seed ${settings.seed} (replay kill timings and child ops with --seed=${settings.seed})`);
   if (only.has('crash')) await crashSection('snapshot');
   if (only.has('journal')) await crashSection('journal');
-  if (only.has('http')) await httpSection();
+  if (only.has('http')) await httpSection('snapshot');
+  if (only.has('http-journal')) await httpSection('journal');
   if (only.has('suites')) await suitesSection();
   if (only.has('soak')) await soakSection();
   row('total', 'wall time', `${((performance.now() - started) / 1000).toFixed(0)} s`);

@@ -68,9 +68,9 @@ function startGroup(args, env = {}) {
  * checksummed journal record with a higher seq. A damaged record followed by a good one, or a seq
  * gap, is reported as a problem; a damaged last record is the normal trace of a kill.
  */
-function stateFromBytes(text, journal, problems) {
+function stateFromBytes(text, journal, problems, collection = COLLECTION) {
   const doc = text === undefined ? { seq: 0, collections: {} } : JSON.parse(text);
-  const section = doc.collections[COLLECTION] ?? { nextId: 1, records: [] };
+  const section = doc.collections[collection] ?? { nextId: 1, records: [] };
   const ids = section.records.map((r) => r.id);
   if (new Set(ids).size !== ids.length) problems.push('duplicate ids in the snapshot');
   const state = { seq: doc.seq ?? 0, nextId: section.nextId, records: new Map(section.records.map((r) => [r.id, r])), tornTail: false, staleRecords: 0 };
@@ -93,7 +93,7 @@ function stateFromBytes(text, journal, problems) {
     }
     if (record.seq !== state.seq + 1) problems.push(`journal seq ${record.seq} follows ${state.seq}`);
     state.seq = record.seq;
-    const change = record.collections[COLLECTION];
+    const change = record.collections[collection];
     if (!change) continue;
     if (change.nextId !== undefined) state.nextId = change.nextId;
     for (const r of change.put ?? []) state.records.set(r.id, r);
@@ -177,4 +177,4 @@ async function crashIteration({ file, before, writers = 24, maxKillMs = 400, ran
 /** The state a fresh file starts from. */
 const emptyState = () => ({ nextId: 1, records: new Map() });
 
-module.exports = { crashIteration, recover, emptyState, startGroup };
+module.exports = { crashIteration, recover, emptyState, startGroup, stateFromBytes };

@@ -1,34 +1,60 @@
 'use strict';
 // Crash torture and soak against the example app over HTTP (127.0.0.1 only).
 const { readFile } = require('node:fs/promises');
+const net = require('node:net');
 const path = require('node:path');
-const { startGroup } = require('./crash-torture');
+const { startGroup, stateFromBytes } = require('./crash-torture');
 const { canonical } = require('./crash-model');
 
 const SERVER = path.join(__dirname, '..', '..', 'examples', 'expense-app', 'dist', 'server.js');
 const DATA_FILE = 'expenses.json';
 const CATEGORIES = ['food', 'transport', 'entertainment', 'utilities', 'other'];
 
-/** Start the app as a user would (node dist/server.js, PORT and DATA_DIR), in its own process group. */
-async function startServer(dataDir, port = 0) {
+/** A port nothing listens on right now (127.0.0.1). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Start the app as a user would (node dist/server.js with PORT, DATA_DIR and ENGINE), in its own
+ * process group, and wait until it answers HTTP: readiness is a real request, not a log line
+ * (the app's logger may buffer).
+ */
+async function startServer(dataDir, { engine = 'snapshot', timeoutMs = 20_000 } = {}) {
   const started = performance.now();
-  const run = startGroup([SERVER], { PORT: String(port), DATA_DIR: dataDir });
-  let line;
-  try {
-    line = await run.waitFor(/"msg":"expense-app listening"/, 20_000);
-  } catch (error) {
-    await run.killGroup();
-    // A data file the app refuses (it names it and exits non-zero) is a corrupt open; anything else
-    // (a signal from outside, a timeout) is a failed start.
-    const corrupt = /FK_CORRUPT_DATA/.test(run.stderr());
-    return { run, error: `${error.message}`.slice(0, 500), corrupt, startMs: performance.now() - started };
-  }
-  // Per-request logs keep coming; nothing reads them from here on.
-  run.lines.length = 0;
+  const port = await freePort();
+  const run = startGroup([SERVER], { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, ENGINE: engine });
+  // Logs are not read; keep the pipe drained so the app never blocks on it.
   run.child.stdout.removeAllListeners('data');
   run.child.stdout.resume();
-  const base = `http://127.0.0.1:${JSON.parse(line).port}`;
-  return { run, base, pid: run.child.pid, startMs: performance.now() - started };
+  const base = `http://127.0.0.1:${port}`;
+  let exited;
+  void run.closed.then((r) => (exited = r));
+  for (;;) {
+    if (exited) {
+      const corrupt = /FK_CORRUPT_DATA/.test(run.stderr());
+      return { run, error: `the app exited (${exited.signal ?? `code ${exited.code}`}) before answering; stderr: ${run.stderr().slice(-500)}`, corrupt, startMs: performance.now() - started };
+    }
+    if (performance.now() - started > timeoutMs) {
+      await run.killGroup();
+      return { run, error: `the app did not answer within ${timeoutMs} ms; stderr: ${run.stderr().slice(-500)}`, corrupt: false, startMs: performance.now() - started };
+    }
+    try {
+      const res = await fetch(`${base}/expenses?_limit=0`, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return { run, base, pid: run.child.pid, startMs: performance.now() - started };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 async function request(base, method, url, body) {
@@ -48,23 +74,17 @@ async function request(base, method, url, body) {
   return { status: res.status, json, text };
 }
 
-/** The recovered data: through the restarted app, and the file read raw. */
+/** The recovered data: through the restarted app, and from the raw bytes (snapshot + journal). */
 async function readBack(base, dataDir) {
   const problems = [];
   const listed = await request(base, 'GET', '/expenses');
   if (listed.status !== 200 || !Array.isArray(listed.json)) throw new Error(`GET /expenses answered ${listed.status}: ${listed.text.slice(0, 200)}`);
-  let text;
-  try {
-    text = await readFile(path.join(dataDir, DATA_FILE), 'utf8');
-  } catch (error) {
-    if (error.code !== 'ENOENT') throw error;
-  }
-  if (text !== undefined) {
-    const records = JSON.parse(text).collections.expenses.records;
-    const ids = records.map((r) => r.id);
-    if (new Set(ids).size !== ids.length) problems.push('duplicate ids in the data file');
-    if (canonical(records) !== canonical(listed.json)) problems.push('GET /expenses differs from the data file');
-  }
+  const file = path.join(dataDir, DATA_FILE);
+  const text = await readFile(file, 'utf8').catch((error) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
+  const journal = await readFile(`${file}.journal`).catch((error) => (error.code === 'ENOENT' ? undefined : Promise.reject(error)));
+  const raw = stateFromBytes(text, journal, problems, 'expenses');
+  const fromBytes = [...raw.records.values()].sort((a, b) => a.id - b.id);
+  if (canonical(fromBytes) !== canonical(listed.json)) problems.push('GET /expenses differs from the bytes on disk');
   return { records: new Map(listed.json.map((r) => [r.id, r])), problems };
 }
 
@@ -76,9 +96,9 @@ const cents = (rand) => Math.floor(rand() * 100_000 + 1) / 100;
  * writer's records must be exactly its acknowledged state, or that state plus its one in-flight
  * change applied whole.
  */
-async function httpCrashIteration({ dataDir, before, iteration, writers = 24, maxKillMs = 400, rand = Math.random }) {
+async function httpCrashIteration({ dataDir, before, iteration, writers = 24, maxKillMs = 400, rand = Math.random, engine = 'snapshot' }) {
   const problems = [];
-  const server = await startServer(dataDir);
+  const server = await startServer(dataDir, { engine });
   if (!server.base) return { corrupt: server.corrupt ? server.error : undefined, problems: server.corrupt ? problems : [...problems, `the app did not start: ${server.error}`], acknowledged: 0, lost: 0, restartMs: server.startMs, after: before };
   const seenIds = new Set(before.seenIds);
   const owned = Array.from({ length: writers }, () => new Map());
@@ -134,7 +154,7 @@ async function httpCrashIteration({ dataDir, before, iteration, writers = 24, ma
   await server.run.killGroup();
   await writing;
 
-  const restarted = await startServer(dataDir);
+  const restarted = await startServer(dataDir, { engine });
   if (!restarted.base) return { corrupt: restarted.corrupt ? restarted.error : undefined, problems: restarted.corrupt ? problems : [...problems, `the app did not restart: ${restarted.error}`], acknowledged, lost: 0, restartMs: restarted.startMs, after: before, serverErrors };
   let recovered;
   try {
