@@ -4,6 +4,26 @@ import { useTempDir } from './helpers/temp-dir';
 
 const tmp = useTempDir();
 
+describe('.tracked()', () => {
+  it('records the commits of changes made through the view only, and the view reads like the collection', async () => {
+    const repo = await FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } } });
+    const tracker = new ChangeTracker();
+    const view = repo.tracked(tracker);
+    const viaView = view.collection('notes').insert({ a: 1 });
+    expect(tracker.size).toBe(1);
+    await repo.collection('notes').insert({ a: 2 }); // not through the view
+    await viaView;
+    expect(tracker.size).toBe(1);
+    const tracked = repo.collection('notes').tracked(tracker);
+    await tracked.remove(1);
+    expect(tracker.size).toBe(2);
+    expect(view.collection('notes').list()).toEqual([{ id: 2, a: 2 }]);
+    expect(tracked.count()).toBe(1);
+    await tracker.durable();
+    await repo.close();
+  });
+});
+
 describe('trackChanges()', () => {
   it('records the commits of changes queued inside it, also after awaits, and nothing outside', async () => {
     const repo = await FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } } });

@@ -1,4 +1,4 @@
-export { filekeep, type FilekeepOptions, type FilekeepCollections, type RegisteredCollections } from './middleware';
+export { filekeep, forRequest, type FilekeepOptions, type FilekeepCollections, type RegisteredCollections } from './middleware';
 export { problemDetails, notFound, type ProblemDetailsOptions } from './problem-details';
 export { STATUS_BY_CODE, toProblem, sendProblem, issuePath, type Problem, type ProblemIssue } from './problem';
 export { validate, compileSchema, type RequestSchemas } from './validate';

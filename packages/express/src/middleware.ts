@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { ChangeTracker, trackChanges, type CollectionTypes, type FileRepository } from '@filekeep/core';
+import { ChangeTracker, type Collection, type CollectionTypes, type FileRepository } from '@filekeep/core';
 import { holdResponse } from './hold-response';
 import { problem, sendProblem, toProblem } from './problem';
 
@@ -63,11 +63,17 @@ export function filekeep<M extends CollectionTypes<M>>(repo: FileRepository<M>, 
   // The repository's type is the one your app registered in FilekeepCollections.
   const injected = repo as unknown as FileRepository<RegisteredCollections>;
   return function filekeep(req: Request, res: Response, next: NextFunction): void {
-    req.repo = injected;
-    if (SAFE_METHODS.has(req.method)) return next();
-    // Wait for exactly the changes this request queued. If none were seen (a library that loses
-    // the async context, or a request that changed nothing), fall back to everything queued so far.
+    if (SAFE_METHODS.has(req.method)) {
+      req.repo = injected;
+      return next();
+    }
+    // Changes made through req.repo (and through resource()) are recorded in the request's
+    // tracker, so the response waits for exactly those commits. A request that changed nothing
+    // through them (or used a collection captured elsewhere) waits for everything queued so far.
+    // An explicit view, not AsyncLocalStorage: on Node 20 that costs a quarter of the throughput.
     const tracker = new ChangeTracker();
+    trackers.set(req, tracker);
+    req.repo = injected.tracked(tracker);
     holdResponse(res, {
       wait: () => (tracker.size > 0 ? tracker.durable() : repo.flush()),
       failed(error, status) {
@@ -78,6 +84,14 @@ export function filekeep<M extends CollectionTypes<M>>(repo: FileRepository<M>, 
         return true;
       },
     });
-    trackChanges(tracker, next);
+    next();
   };
+}
+
+const trackers = new WeakMap<Request, ChangeTracker>();
+
+/** `collection` as seen by this request: its changes are what the response waits for. */
+export function forRequest<T extends object>(collection: Collection<T>, req: Request): Collection<T> {
+  const tracker = trackers.get(req);
+  return tracker ? collection.tracked(tracker) : collection;
 }

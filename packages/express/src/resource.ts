@@ -3,6 +3,7 @@ import type { AnySchema } from 'ajv';
 import { ConflictError, NotFoundError, type Collection, type Id, type ListQuery as CoreListQuery, type StoredRecord, type WriteOptions } from '@filekeep/core';
 import { PreconditionFailedError, RequestValidationError, UnsupportedMediaTypeError } from './errors';
 import { jsonBody } from './json-body';
+import { forRequest } from './middleware';
 import { fieldTypes, parseListQuery } from './list-query';
 import { etagOf, ifMatch } from './preconditions';
 
@@ -60,7 +61,7 @@ export function resource<T extends object>(collection: Collection<T>, options: R
   });
 
   router.post('/', async (req, res) => {
-    const saved = await collection.insert(objectBody(req, JSON_TYPE) as T);
+    const saved = await forRequest(collection, req).insert(objectBody(req, JSON_TYPE) as T);
     res.location(`${req.baseUrl}/${encodeURIComponent(String(saved.id))}`);
     send(res, 201, saved);
   });
@@ -70,18 +71,18 @@ export function resource<T extends object>(collection: Collection<T>, options: R
     const { id: bodyId, ...data } = objectBody(req, JSON_TYPE);
     // A record read from GET can be sent back as is; a different id is left for the repository to refuse.
     const body = bodyId === undefined || bodyId === id ? data : { id: bodyId, ...data };
-    send(res, 200, await precondition(ifMatch(req, collection, id), (write) => collection.replace(id, body as T, write)));
+    send(res, 200, await precondition(ifMatch(req, collection, id), (write) => forRequest(collection, req).replace(id, body as T, write)));
   });
 
   router.patch('/:id', async (req, res) => {
     const id = idOf(req);
     const patch = objectBody(req, PATCH_TYPES);
-    send(res, 200, await precondition(ifMatch(req, collection, id), (write) => collection.update(id, patch as Partial<T>, write)));
+    send(res, 200, await precondition(ifMatch(req, collection, id), (write) => forRequest(collection, req).update(id, patch as Partial<T>, write)));
   });
 
   router.delete('/:id', async (req, res) => {
     const id = idOf(req);
-    res.status(200).json(await precondition(ifMatch(req, collection, id), (write) => collection.remove(id, write)));
+    res.status(200).json(await precondition(ifMatch(req, collection, id), (write) => forRequest(collection, req).remove(id, write)));
   });
 
   return router;

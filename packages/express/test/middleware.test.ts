@@ -2,22 +2,24 @@ import * as http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import request from 'supertest';
 import { FaultyFs } from '@filekeep/core';
+import { resource } from '@filekeep/express';
 import { createApp, deferred, GatedFs, listen, lunch, taxi, useRepository } from './helpers/setup';
 
 const store = useRepository();
 const noop = () => undefined;
 
 /** POST with a raw client, so the test sees exactly when the response starts to arrive. */
-function post(port: number, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function post(port: number, path: string, json?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ port, host: '127.0.0.1', path, method: 'POST', agent: false }, (res) => {
+    const headers = json === undefined ? {} : { 'content-type': 'application/json' };
+    const req = http.request({ port, host: '127.0.0.1', path, method: 'POST', agent: false, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(json);
   });
 }
 
@@ -71,8 +73,8 @@ describe('filekeep()', () => {
     const expenses = repo.collection('expenses');
     const respond = deferred();
     const app = createApp(repo, (a) =>
-      a.post('/expenses', async (_req, res) => {
-        expenses.insert(lunch).catch(noop); // joins the first commit
+      a.post('/expenses', async (req, res) => {
+        req.repo.collection('expenses').insert(lunch).catch(noop); // joins the first commit
         await respond.promise;
         res.status(201).json({ queued: true });
       }),
@@ -90,6 +92,30 @@ describe('filekeep()', () => {
       await expect(other).rejects.toMatchObject({ code: 'FK_WRITE_FAILED' });
       expect((await response).status).toBe(201);
       expect(expenses.list()).toEqual([{ id: 1, ...lunch }]);
+    } finally {
+      gate.release();
+      await server.close();
+    }
+  });
+
+  it('tracks resource() writes too: another commit failing does not turn its 201 into a 503', async () => {
+    const fs = new GatedFs();
+    const repo = await store.open(fs);
+    const expenses = repo.collection('expenses');
+    const app = createApp(repo, (a) => a.use('/expenses', resource(expenses)));
+    const server = await listen(app);
+    const gate = fs.hold();
+    try {
+      const response = post(server.port, '/expenses', JSON.stringify(lunch));
+      await gate.reached; // the request's insert is being written
+      fs.fail({ call: 'rename', code: 'EIO', nth: 2 }); // the next commit (not the request's) fails
+      const other = expenses.insert(taxi);
+      other.catch(noop);
+      gate.release();
+      await expect(other).rejects.toMatchObject({ code: 'FK_WRITE_FAILED' });
+      const { status, body } = await response;
+      expect(status).toBe(201);
+      expect(JSON.parse(body)).toEqual({ id: 1, ...lunch });
     } finally {
       gate.release();
       await server.close();

@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { isValidId, parseId, type Id } from './ids';
 import { copyJson, deepFreeze, getOwn, isPlainObject, setOwn } from './json-value';
 import { applyMergePatch, type MergePatch } from './merge-patch';
+import type { ChangeTracker } from './change-tracker';
 import type { RecordValidator } from './record-validator';
 import type { Entry } from './snapshot-format';
 
@@ -49,6 +50,8 @@ export interface CollectionStore {
  */
 export class Collection<T extends object> {
   private readonly versions = new WeakMap<object, string>();
+  /** Set on views made by `tracked()`: every change made through the view is recorded in it. */
+  private tracker: ChangeTracker | undefined;
 
   /** @internal */
   constructor(
@@ -138,7 +141,7 @@ export class Collection<T extends object> {
   remove(id: Id, options: WriteOptions = {}): Promise<StoredRecord<T>> {
     return this.attempt(() => {
       const current = this.existing(id, options);
-      return this.store.stage(this.name, id, null).then(() => current.record as StoredRecord<T>);
+      return this.stage(id, null).then(() => current.record as StoredRecord<T>);
     });
   }
 
@@ -150,6 +153,21 @@ export class Collection<T extends object> {
       this.versions.set(record, version);
     }
     return version;
+  }
+
+  /**
+   * A view of this collection that records the commit of every change made through it in
+   * `tracker` (reads and everything else are the collection's own). Cheap: one object.
+   *
+   * @example
+   * const tracker = new ChangeTracker();
+   * await expenses.tracked(tracker).insert(data);
+   * await tracker.durable();
+   */
+  tracked(tracker: ChangeTracker): Collection<T> {
+    const view = Object.create(this) as Collection<T>;
+    view.tracker = tracker;
+    return view;
   }
 
   /** An id from a URL segment: `'12'` becomes 12, anything else stays a string. */
@@ -192,7 +210,13 @@ export class Collection<T extends object> {
     const record: Record<string, unknown> = { id };
     for (const key of Object.keys(data)) setOwn(record, key, data[key]);
     const entry: Entry = { record: deepFreeze(record) as Entry['record'], json: undefined };
-    return this.store.stage(this.name, id, entry, nextId).then(() => entry.record as StoredRecord<T>);
+    return this.stage(id, entry, nextId).then(() => entry.record as StoredRecord<T>);
+  }
+
+  private stage(id: Id, entry: Entry | null, nextId?: number): Promise<void> {
+    const done = this.store.stage(this.name, id, entry, nextId);
+    this.tracker?.record(done);
+    return done;
   }
 
   /** Turn a synchronous failure (validation, conflict, closed) into a rejection; nothing was queued. */

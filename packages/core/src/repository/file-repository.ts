@@ -10,7 +10,7 @@ import type { BatchChanges, EngineContext, RepositoryWarning, StorageEngine } fr
 import { JournalEngine } from '../storage/journal-engine';
 import { SnapshotEngine } from '../storage/snapshot-engine';
 import { Collection, type CollectionStore } from './collection';
-import { currentTracker } from './change-tracker';
+import { currentTracker, type ChangeTracker } from './change-tracker';
 import { Committer } from './committer';
 import { compareIds, type Id } from './ids';
 import { createAjv, RecordValidator } from './record-validator';
@@ -163,6 +163,15 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     const collection = this.collectionsByName.get(name);
     if (!collection) throw new InvalidOptionError('collection name', `one of ${[...this.collectionsByName.keys()].join(', ')}`, name);
     return collection as Collection<M[K]>;
+  }
+
+  /**
+   * A view of this repository whose collections record every change made through them in
+   * `tracker` (see `Collection.tracked`). `@filekeep/express` gives each request one as `req.repo`.
+   */
+  tracked(tracker: ChangeTracker): FileRepository<M> {
+    const collection = <K extends keyof M & string>(name: K): Collection<M[K]> => this.collection(name).tracked(tracker);
+    return Object.create(this, { collection: { value: collection } }) as FileRepository<M>;
   }
 
   /** Resolves when every change queued before the call is durable; rejects if any of them failed. */
