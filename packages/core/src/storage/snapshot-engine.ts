@@ -2,7 +2,7 @@ import { AtomicFile } from '../atomic/atomic-file';
 import { FilekeepError, InvalidOptionError, WriteFailedError } from '../errors';
 import { errnoCode, type FsSeam } from '../fs/seam';
 import { compareIds, type Id } from '../repository/ids';
-import { parseSnapshot, serializeSnapshot, type Entry, type SnapshotState } from '../repository/snapshot-format';
+import { parseSnapshot, SnapshotSerializer, type Entry, type SnapshotState } from '../repository/snapshot-format';
 import { emptyState, readOptionalFile, type BatchChanges, type EngineContext, type StorageEngine } from './engine';
 
 export const journalPathOf = (file: string): string => `${file}.journal`;
@@ -13,6 +13,7 @@ export const journalPathOf = (file: string): string => `${file}.journal`;
  */
 export class SnapshotEngine implements StorageEngine {
   private mode = 0o644;
+  private readonly serializer = new SnapshotSerializer();
 
   constructor(private readonly ctx: EngineContext) {}
 
@@ -29,7 +30,7 @@ export class SnapshotEngine implements StorageEngine {
   }
 
   persist(batch: BatchChanges, durable: SnapshotState): Promise<number> {
-    return writeSnapshot(this.ctx.file, this.ctx.fs, this.mode, durable, batch, undefined);
+    return writeSnapshot(this.ctx.file, this.ctx.fs, this.mode, durable, batch, undefined, this.serializer);
   }
 
   async close(): Promise<void> {}
@@ -46,14 +47,15 @@ export async function writeSnapshot(
   durable: SnapshotState,
   batch: BatchChanges | undefined,
   seq: number | undefined,
+  serializer: SnapshotSerializer = new SnapshotSerializer(),
 ): Promise<number> {
   const sections: Array<[string, number, Entry[]]> = [];
   for (const [name, state] of durable.collections) {
     sections.push([name, batch?.nextIds.get(name) ?? state.nextId, mergedEntries(state.records, batch?.changes.get(name))]);
   }
   try {
-    // Serialised once per commit; each record's JSON is cached on its entry.
-    const bytes = Buffer.from(serializeSnapshot(sections, durable.foreign, seq));
+    // Each record's JSON is cached on its entry, and unchanged chunks of records as bytes.
+    const bytes = serializer.serialize(sections, durable.foreign, seq);
     const atomic = await AtomicFile.open(file, { mode, fs });
     await atomic.write(bytes);
     await atomic.commit();
