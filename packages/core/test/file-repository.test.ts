@@ -334,6 +334,8 @@ describe('FileRepository', () => {
       for (const file of ['../escape.json', '/etc/passwd', '.', 'a/../../b.json']) {
         await expect(FileRepository.open({ ...options, file })).rejects.toBeInstanceOf(InvalidOptionError);
       }
+      // Names that merely start with dots are inside.
+      for (const file of ['..data.json', '...']) await (await FileRepository.open({ ...options, file })).close();
       const repo = track(await FileRepository.open({ ...options, file: 'sub/inside.json' }));
       await repo.collection('notes').insert({ ok: true });
       expect(await readDoc(path.join(tmp.path, 'sub/inside.json'))).toBeTruthy();

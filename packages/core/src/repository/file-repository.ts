@@ -287,7 +287,7 @@ function resolveDataFile(options: { file: string; directory?: string }): string 
   const directory = path.resolve(options.directory);
   const file = path.resolve(directory, options.file);
   const relative = path.relative(directory, file);
-  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) {
+  if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
     throw new InvalidOptionError('file', `a file name inside ${directory}`, options.file);
   }
   return file;
