@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { FilekeepError } from '@filekeep/core';
-import { gracefulShutdown } from '@filekeep/express';
+import { answerClientErrors, gracefulShutdown } from '@filekeep/express';
 import { pino } from 'pino';
 import { createApp } from './app';
 import { openRepository } from './repository';
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     const address = server.address();
     logger.info({ host, port: typeof address === 'object' && address ? address.port : port, dataDir }, 'expense-app listening');
   });
+  answerClientErrors(server);
   gracefulShutdown(server, repo, { log: (message, error) => (error ? logger.error({ err: error }, message) : logger.info(message)) });
 }
 

@@ -7,3 +7,4 @@ export { resource, type ResourceOptions } from './resource';
 export { etagOf, ifMatch } from './preconditions';
 export { gracefulShutdown, type GracefulShutdownOptions, type ShutdownHandle, type Closable } from './graceful-shutdown';
 export { jsonBody, type JsonBodyOptions } from './json-body';
+export { answerClientErrors } from './client-errors';
