@@ -305,7 +305,8 @@ describe('expense app under hostile input', () => {
       const json = { 'content-type': 'application/json' };
       expectProblem(await raw('POST', '/expenses', {}, valid), [400, 415]);
       expectProblem(await raw('POST', '/expenses', { ...json, 'content-encoding': 'gzip' }, 'not gzip'), [400]);
-      expectProblem(await raw('POST', '/expenses', { ...json, 'content-encoding': 'zstd' }, valid), [415]);
+      // Node 24's zlib knows zstd, so there the (uncompressed) body is bad zstd: 400 instead of 415.
+      expectProblem(await raw('POST', '/expenses', { ...json, 'content-encoding': 'zstd' }, valid), [400, 415]);
       // 16 MiB once inflated, from about 16 KB on the wire: the limit must apply to the inflated size.
       const bomb = gzipSync(JSON.stringify({ description: 'a'.repeat(16 * 1024 * 1024), amount: 1, category: 'food' }));
       expect(bomb.length).toBeLessThan(32 * 1024);
@@ -402,8 +403,15 @@ describe('expense app under hostile input', () => {
     it('refuses a 70 KB header and a 70 KB URL with a 4xx, without hanging', async () => {
       // Node's HTTP parser answers these (431) before express runs: no problem document is possible
       // from inside the app, so only the status is checked here.
-      expect((await raw('GET', '/expenses', { 'x-big': 'a'.repeat(70_000) })).status).toBe(431);
-      expect([414, 431]).toContain((await raw('GET', `/expenses/${'1'.repeat(70_000)}`, {})).status);
+      // Node 24 may close the socket while the client is still sending the header, so the client
+      // reads a reset instead of the 431: refused either way, and nothing hangs.
+      const refused = (request: Promise<RawResponse>) =>
+        request.then(
+          (res) => res.status,
+          (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' || error.code === 'EPIPE' ? 'reset' : Promise.reject(error)),
+        );
+      expect([431, 'reset']).toContain(await refused(raw('GET', '/expenses', { 'x-big': 'a'.repeat(70_000) })));
+      expect([414, 431, 'reset']).toContain(await refused(raw('GET', `/expenses/${'1'.repeat(70_000)}`, {})));
       await new StoreModel().expectStored();
     });
   });
