@@ -1,5 +1,18 @@
 import fc from 'fast-check';
-import { SnapshotSerializer, serializeSnapshot, type Entry } from '../src/repository/snapshot-format';
+import { entryJson, FORMAT, SnapshotSerializer, type Entry } from '../src/repository/snapshot-format';
+
+/** The format written the plain way, a string join of everything: the oracle for the cached bytes. */
+function serializeSnapshot(collections: Array<[string, number, Entry[]]>, foreign: Map<string, string>, seq?: number): string {
+  const parts: string[] = [];
+  for (const [name, nextId, entries] of collections) {
+    const lines = entries.map(entryJson);
+    const records = lines.length === 0 ? '[]' : `[\n        ${lines.join(',\n        ')}\n      ]`;
+    parts.push(`    ${JSON.stringify(name)}: {\n      "nextId": ${nextId},\n      "records": ${records}\n    }`);
+  }
+  for (const [name, raw] of foreign) parts.push(`    ${JSON.stringify(name)}: ${raw}`);
+  const seqLine = seq === undefined ? '' : `\n  "seq": ${seq},`;
+  return `{\n  "format": "${FORMAT}",${seqLine}\n  "collections": {\n${parts.join(',\n')}\n  }\n}\n`;
+}
 
 const entry = (id: number, value: unknown): Entry => ({ record: Object.freeze({ id, value }), json: undefined });
 

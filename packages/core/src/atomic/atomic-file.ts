@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { FileExistsError, FilekeepError, WriteFailedError } from '../errors';
-import { errnoCode, nodeFs, type FsSeam } from '../fs/seam';
+import { canOpenDirectories, errnoCode, nodeFs, type FsSeam } from '../fs/seam';
 import { tempPathFor } from './temp-files';
 
 export interface AtomicWriteOptions {
@@ -22,8 +22,6 @@ export interface AtomicWriteOptions {
   /** The fs seam; tests inject faults here. @default node's fs */
   fs?: FsSeam;
 }
-
-const canOpenDirectories = process.platform !== 'win32';
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
 

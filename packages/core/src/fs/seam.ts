@@ -46,6 +46,9 @@ export const nodeFs: FsSeam = {
   stat: (path) => call((done) => fs.stat(path, done)),
 };
 
+/** Windows cannot open a directory, so there is no directory fsync there. */
+export const canOpenDirectories = process.platform !== 'win32';
+
 export function errnoCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
     ? error.code

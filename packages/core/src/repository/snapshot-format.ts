@@ -31,24 +31,6 @@ export function entryJson(entry: Entry): string {
   return (entry.json ??= JSON.stringify(entry.record));
 }
 
-/**
- * One human-readable document, one record per line in id order, so a person can read and diff it.
- * Each record's JSON is computed once and reused by every later snapshot. `seq` (journal engine
- * only) goes after `"format"`; without it the output is what the snapshot engine always wrote.
- */
-export function serializeSnapshot(collections: Iterable<[string, number, Iterable<Entry>]>, foreign: Map<string, string>, seq?: number): string {
-  const parts: string[] = [];
-  for (const [name, nextId, entries] of collections) {
-    const lines: string[] = [];
-    for (const entry of entries) lines.push(entryJson(entry));
-    const records = lines.length === 0 ? '[]' : `[\n        ${lines.join(',\n        ')}\n      ]`;
-    parts.push(`    ${JSON.stringify(name)}: {\n      "nextId": ${nextId},\n      "records": ${records}\n    }`);
-  }
-  for (const [name, raw] of foreign) parts.push(`    ${JSON.stringify(name)}: ${raw}`);
-  const seqLine = seq === undefined ? '' : `\n  "seq": ${seq},`;
-  return `{\n  "format": "${FORMAT}",${seqLine}\n  "collections": {\n${parts.join(',\n')}\n  }\n}\n`;
-}
-
 const RECORD_SEPARATOR = ',\n        ';
 const SEPARATOR_BYTES = Buffer.from(RECORD_SEPARATOR);
 /** Records per cached chunk: small enough that a change rebuilds little, large enough to be few. */
@@ -60,11 +42,14 @@ interface CachedChunk {
 }
 
 /**
- * `serializeSnapshot` as bytes, without re-encoding what has not changed: the records of each
- * collection are encoded in chunks of 256, and a chunk whose entries are the same objects as last
- * time (records are immutable) is reused. An insert at the end re-encodes one chunk, not the file;
- * the commit then costs one memcpy of the document instead of a join and a UTF-8 encode of it all.
- * The output is byte-for-byte `serializeSnapshot`'s.
+ * The snapshot document: human-readable, one record per line in id order, so a person can read and
+ * diff it. `seq` (journal engine only) goes after `"format"`; without it the output is what the
+ * snapshot engine always wrote.
+ *
+ * Nothing unchanged is encoded again: each record's JSON is cached on its entry, and the records of
+ * each collection are encoded in chunks of 256 whose bytes are reused while their entries are the
+ * same objects (records are immutable). An insert at the end re-encodes one chunk, and the commit
+ * costs one memcpy of the document instead of a join and a UTF-8 encode of all of it.
  */
 export class SnapshotSerializer {
   private readonly cache = new Map<string, CachedChunk[]>();

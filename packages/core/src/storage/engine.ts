@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { errnoCode, type FsSeam } from '../fs/seam';
+import { canOpenDirectories, errnoCode, type FsSeam } from '../fs/seam';
 import type { Id } from '../repository/ids';
 import type { Entry, RecordCheck, SnapshotState } from '../repository/snapshot-format';
 
@@ -66,8 +66,6 @@ export async function readOptionalFile(fs: FsSeam, file: string): Promise<{ byte
     throw error;
   }
 }
-
-const canOpenDirectories = process.platform !== 'win32';
 
 /** fsync the directory holding `file`, so a newly created name in it survives power loss. */
 export async function fsyncDirectoryOf(fs: FsSeam, file: string): Promise<void> {
