@@ -38,7 +38,9 @@ export class FilekeepError extends Error {
 export class WriteFailedError extends FilekeepError {
   readonly path: string;
   constructor(path: string, cause: unknown, step?: string) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    // Duck-typed: an errno error from another realm (a vm context, jest) is not `instanceof Error` here.
+    const message = (cause as { message?: unknown } | null)?.message;
+    const reason = typeof message === 'string' ? message : String(cause);
     super('FK_WRITE_FAILED', `Could not write ${path}${step ? ` (${step})` : ''}: ${reason}`, {
       cause,
       details: step ? { step } : undefined,

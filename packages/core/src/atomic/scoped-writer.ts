@@ -35,7 +35,6 @@ export async function withAtomicFile<T>(
     throw error;
   }
   await file.commit();
-  await file.cleanedUp();
   return result;
 }
 
@@ -65,7 +64,6 @@ export function createAtomicWriteStream(target: string, options: AtomicWriteOpti
     final(callback) {
       file!
         .commit()
-        .then(() => file!.cleanedUp())
         .then(() => {
           committed = true;
           callback();

@@ -1,4 +1,4 @@
-import { AtomicFile, type AtomicWriteOptions } from './atomic-file';
+import { replaceFileAtomic, type AtomicWriteOptions } from './atomic-file';
 
 export type { AtomicWriteOptions } from './atomic-file';
 
@@ -20,10 +20,8 @@ export async function writeFileAtomic(
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
   const bytes = typeof data === 'string' ? Buffer.from(data, options.encoding ?? 'utf8') : data;
-  const file = await AtomicFile.open(target, options);
-  await file.write(bytes);
-  await file.commit();
-  await file.cleanedUp();
+  // A string's bytes are ours to give away; a caller's buffer is copied.
+  await replaceFileAtomic(target, bytes, options, typeof data === 'string');
 }
 
 export interface WriteJsonAtomicOptions extends AtomicWriteOptions {

@@ -6,6 +6,7 @@ import { parseSnapshot, type CollectionState, type Entry, type RecordCheck, type
 import { emptyState, fsyncDirectoryOf, readOptionalFile, type BatchChanges, type EngineContext, type StorageEngine } from './engine';
 import { encodeRecord, scanJournal, type JournalRecord } from './journal-format';
 import { journalPathOf, writeSnapshot } from './snapshot-engine';
+import { ownMemory, runJob } from '../worker/run-job';
 
 export interface JournalEngineOptions {
   /** Compact once the journal holds at least this many bytes (after the commit that crossed it). */
@@ -128,21 +129,20 @@ export class JournalEngine implements StorageEngine {
     } catch (error) {
       throw new WriteFailedError(this.journal, error, 'serialize');
     }
-    let step = 'append';
+    // The line's memory moves to the fs worker: only its length is used after this.
+    const size = line.length;
     try {
-      await this.writeAll(fd, line);
-      step = 'fdatasync';
-      await this.ctx.fs.fdatasync(fd);
+      await runJob(this.ctx.fs, 'appendDurably', [this.journal, fd, line], ownMemory(line));
     } catch (error) {
       // Never retry the fdatasync: the kernel may have dropped the pages it failed to write.
       this.damage = { cause: error };
       await this.repair().catch(() => undefined);
-      throw new WriteFailedError(this.journal, error, step);
+      throw error instanceof WriteFailedError ? error : new WriteFailedError(this.journal, error, 'append');
     }
     this.seq = seq;
-    this.length += line.length;
+    this.length += size;
     if (this.length >= this.compactAt) await this.compact(durable, batch);
-    return line.length;
+    return size;
   }
 
   /** Repairs a damaged tail if it can; rejects (after closing the fd) if the journal stays damaged. */
@@ -193,15 +193,6 @@ export class JournalEngine implements StorageEngine {
     }
     this.fd = fd;
     this.length = 0;
-  }
-
-  private async writeAll(fd: number, bytes: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < bytes.byteLength) {
-      const written = await this.ctx.fs.write(fd, bytes, offset, bytes.byteLength - offset);
-      if (written <= 0) throw new Error(`write returned ${written}`);
-      offset += written;
-    }
   }
 
   /** Snapshot first (rule 10), then an empty journal. Never fails the batch, which is already durable. */

@@ -1,4 +1,4 @@
-import { AtomicFile } from '../atomic/atomic-file';
+import { replaceFileAtomic } from '../atomic/atomic-file';
 import { FilekeepError, InvalidOptionError, WriteFailedError } from '../errors';
 import { errnoCode, type FsSeam } from '../fs/seam';
 import { compareIds, type Id } from '../repository/ids';
@@ -8,7 +8,7 @@ import { emptyState, readOptionalFile, type BatchChanges, type EngineContext, ty
 export const journalPathOf = (file: string): string => `${file}.journal`;
 
 /**
- * The default engine: every commit rewrites the whole document atomically (AtomicFile: temp file,
+ * The default engine: every commit rewrites the whole document atomically (replaceFileAtomic: temp file,
  * fdatasync, rename, directory fsync). Cost per commit grows with the file.
  */
 export class SnapshotEngine implements StorageEngine {
@@ -56,10 +56,10 @@ export async function writeSnapshot(
   try {
     // Each record's JSON is cached on its entry, and unchanged chunks of records as bytes.
     const bytes = serializer.serialize(sections, durable.foreign, seq);
-    const atomic = await AtomicFile.open(file, { mode, fs });
-    await atomic.write(bytes);
-    await atomic.commit();
-    return bytes.length;
+    const size = bytes.length;
+    // Fresh bytes from the serializer: their memory moves to the fs worker, not a copy.
+    await replaceFileAtomic(file, bytes, { mode, fs }, true);
+    return size;
   } catch (error) {
     throw error instanceof FilekeepError ? error : new WriteFailedError(file, error, 'serialize');
   }

@@ -1,0 +1,166 @@
+import * as path from 'node:path';
+import { FileExistsError, FilekeepError, WriteFailedError } from '../errors';
+import { close, fchmod, fdatasync, fsync, ignoringErrors, link, mkdir, open, rename, statMode, unlink, writeAll, type FsProgram } from '../fs/program';
+import { errnoCode } from '../fs/seam';
+
+/**
+ * The durable replace of one file, as fs programs (see fs/program.ts): the only copy of this
+ * algorithm, run on the seam in tests and in the fs worker in production.
+ *
+ * temp file beside the target (O_EXCL) → write → fdatasync → close → backup link of the old file
+ * → rename over the target → fsync the directory. On any failure the temp file is removed and the
+ * target is as it was: after a failed directory fsync the backup name is renamed back, because
+ * the new content is visible but not known durable.
+ */
+export interface TempFile {
+  /** Absolute path of the file being replaced. */
+  target: string;
+  /** Unique temp name in the target's directory (chosen by the caller: names are per process). */
+  tempPath: string;
+  /** A second unique name, for the backup link of the old target. */
+  backupPath: string;
+  /** Mode of the result; undefined: the existing target's, or 0o666 minus the umask for a new file. */
+  mode: number | undefined;
+  ensureDirectory: boolean;
+  overwrite: boolean;
+  /** false: no fsync at all (still atomic, not durable). */
+  fsync: boolean;
+  /** fsync the directory after the rename (false where directories cannot be opened). */
+  syncDirectory: boolean;
+}
+
+/** Create the temp file; resolves with its fd. Nothing is left behind on failure. */
+export function* openTemp(file: TempFile): FsProgram<number> {
+  let mode = file.mode;
+  let explicitMode = mode !== undefined;
+  if (mode === undefined && file.overwrite) {
+    try {
+      mode = yield* statMode(file.target);
+      explicitMode = true;
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw new WriteFailedError(file.target, error, 'stat target');
+    }
+  }
+  let fd: number;
+  try {
+    fd = yield* openExclusive(file, mode);
+  } catch (error) {
+    throw new WriteFailedError(file.target, error, 'open temp file');
+  }
+  if (explicitMode) {
+    try {
+      // open(2) applies the umask to the mode; an explicit chmod does not.
+      yield* fchmod(fd, mode!);
+    } catch (error) {
+      yield* discard(file, fd);
+      throw new WriteFailedError(file.target, error, 'chmod temp file');
+    }
+  }
+  return fd;
+}
+
+/** Append `bytes` to the temp file; on failure the temp file is removed. */
+export function* writeTemp(file: TempFile, fd: number, bytes: Uint8Array): FsProgram<void> {
+  try {
+    yield* writeAll(fd, bytes);
+  } catch (error) {
+    yield* discard(file, fd);
+    throw new WriteFailedError(file.target, error, 'write');
+  }
+}
+
+/** Make the temp file the target, durably. Resolves once the new content is durable. */
+export function* publish(file: TempFile, fd: number): FsProgram<void> {
+  const { target, tempPath } = file;
+  let step = 'fsync';
+  let dirFd: number | undefined;
+  let backup: string | undefined;
+  try {
+    if (file.fsync) yield* fdatasync(fd);
+    step = 'close';
+    // Closed before the rename: a failed close is a failure before anything is visible.
+    const closing = fd;
+    fd = -1;
+    yield* close(closing);
+    // Everything that can fail without touching the target is done before the rename.
+    step = 'open directory';
+    if (file.fsync && file.syncDirectory) dirFd = yield* open(path.dirname(target), 'r');
+    step = 'link backup';
+    if (file.fsync && file.overwrite) backup = yield* linkBackup(target, file.backupPath);
+  } catch (error) {
+    yield* discard(file, fd);
+    if (dirFd !== undefined) yield* ignoringErrors(close(dirFd));
+    throw new WriteFailedError(target, error, step);
+  }
+  try {
+    try {
+      if (file.overwrite) yield* rename(tempPath, target);
+      else yield* linkNew(tempPath, target);
+    } catch (error) {
+      yield* ignoringErrors(unlink(tempPath));
+      if (error instanceof FilekeepError) throw error;
+      throw new WriteFailedError(target, error, file.overwrite ? 'rename' : 'link');
+    }
+    if (dirFd !== undefined) {
+      try {
+        yield* fsync(dirFd);
+      } catch (error) {
+        // The new file is visible but not known durable: put the old one back so the caller's
+        // "failed" matches what a reader sees.
+        if (backup !== undefined) {
+          yield* ignoringErrors(rename(backup, target));
+          backup = undefined;
+        } else yield* ignoringErrors(unlink(target));
+        throw new WriteFailedError(target, error, 'fsync directory');
+      }
+    }
+  } finally {
+    if (dirFd !== undefined) yield* ignoringErrors(close(dirFd));
+    if (backup !== undefined) yield* ignoringErrors(unlink(backup));
+  }
+}
+
+/** Drop the temp file (and close `fd` unless it is -1); the target stays as it was. */
+export function* discard(file: TempFile, fd: number): FsProgram<void> {
+  if (fd >= 0) yield* ignoringErrors(close(fd));
+  yield* ignoringErrors(unlink(file.tempPath));
+}
+
+/** The whole replace in one program: what `writeFileAtomic` runs as a single worker job. */
+export function* replaceFile(file: TempFile, bytes: Uint8Array): FsProgram<void> {
+  const fd = yield* openTemp(file);
+  yield* writeTemp(file, fd, bytes);
+  yield* publish(file, fd);
+}
+
+function* openExclusive(file: TempFile, mode: number | undefined): FsProgram<number> {
+  try {
+    return yield* open(file.tempPath, 'wx', mode ?? 0o666);
+  } catch (error) {
+    // Only create directories when the first open shows they are missing: no mkdir per write.
+    if (errnoCode(error) !== 'ENOENT' || !file.ensureDirectory) throw error;
+    yield* mkdir(path.dirname(file.tempPath));
+    return yield* open(file.tempPath, 'wx', mode ?? 0o666);
+  }
+}
+
+function* linkBackup(target: string, backupPath: string): FsProgram<string | undefined> {
+  try {
+    yield* link(target, backupPath);
+    return backupPath;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined; // a new file: nothing to restore
+    throw error;
+  }
+}
+
+/** For `overwrite: false`: link(2) fails with EEXIST atomically, where rename would replace. */
+function* linkNew(tempPath: string, target: string): FsProgram<void> {
+  try {
+    yield* link(tempPath, target);
+  } catch (error) {
+    if (errnoCode(error) === 'EEXIST') throw new FileExistsError(target);
+    throw error;
+  }
+  yield* ignoringErrors(unlink(tempPath));
+}

@@ -1,0 +1,143 @@
+import * as fs from 'node:fs';
+import type { FsSeam } from './seam';
+
+/**
+ * A sequence of fs calls written once as a generator that yields each call as data. The same
+ * program runs on the async seam in this thread (tests inject faults and hold calls there) or
+ * with synchronous calls in the fs worker (production: the whole sequence is one message round
+ * trip instead of one thread-pool trip and one event-loop turn per call).
+ *
+ * Results and errors come back through `yield`, so a program's try/catch sees a failed call
+ * exactly as `await` would.
+ */
+export type FsOp =
+  | { call: 'open'; path: string; flags: string; mode: number }
+  | { call: 'write'; fd: number; buffer: Uint8Array; offset: number; length: number }
+  | { call: 'fdatasync' | 'fsync' | 'close'; fd: number }
+  | { call: 'fchmod'; fd: number; mode: number }
+  | { call: 'rename' | 'link'; from: string; to: string }
+  | { call: 'unlink' | 'mkdir'; path: string }
+  | { call: 'statMode'; path: string };
+
+export type FsProgram<T> = Generator<FsOp, T, unknown>;
+
+export function* open(path: string, flags: string, mode = 0o666): FsProgram<number> {
+  return (yield { call: 'open', path, flags, mode }) as number;
+}
+export function* write(fd: number, buffer: Uint8Array, offset: number, length: number): FsProgram<number> {
+  return (yield { call: 'write', fd, buffer, offset, length }) as number;
+}
+export function* fdatasync(fd: number): FsProgram<void> {
+  yield { call: 'fdatasync', fd };
+}
+export function* fsync(fd: number): FsProgram<void> {
+  yield { call: 'fsync', fd };
+}
+export function* close(fd: number): FsProgram<void> {
+  yield { call: 'close', fd };
+}
+export function* fchmod(fd: number, mode: number): FsProgram<void> {
+  yield { call: 'fchmod', fd, mode };
+}
+export function* rename(from: string, to: string): FsProgram<void> {
+  yield { call: 'rename', from, to };
+}
+export function* link(from: string, to: string): FsProgram<void> {
+  yield { call: 'link', from, to };
+}
+export function* unlink(path: string): FsProgram<void> {
+  yield { call: 'unlink', path };
+}
+export function* mkdir(path: string): FsProgram<void> {
+  yield { call: 'mkdir', path };
+}
+/** The permission bits of `path` (stat(2)); a Stats object never has to cross threads. */
+export function* statMode(path: string): FsProgram<number> {
+  return (yield { call: 'statMode', path }) as number;
+}
+
+/** Run `body`, and swallow its failure (best-effort cleanup). */
+export function* ignoringErrors(body: FsProgram<unknown>): FsProgram<void> {
+  try {
+    yield* body;
+  } catch {
+    // cleanup only: the caller reports the error that made it necessary
+  }
+}
+
+/** Write every byte of `bytes` at the fd's position, looping on short writes like write(2) allows. */
+export function* writeAll(fd: number, bytes: Uint8Array): FsProgram<void> {
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const written = yield* write(fd, bytes, offset, bytes.byteLength - offset);
+    if (written <= 0) throw new Error(`write returned ${written}`);
+    offset += written;
+  }
+}
+
+function performAsync(seam: FsSeam, op: FsOp): Promise<unknown> {
+  switch (op.call) {
+    case 'open': return seam.open(op.path, op.flags, op.mode);
+    case 'write': return seam.write(op.fd, op.buffer, op.offset, op.length);
+    case 'fdatasync': return seam.fdatasync(op.fd);
+    case 'fsync': return seam.fsync(op.fd);
+    case 'close': return seam.close(op.fd);
+    case 'fchmod': return seam.fchmod(op.fd, op.mode);
+    case 'rename': return seam.rename(op.from, op.to);
+    case 'link': return seam.link(op.from, op.to);
+    case 'unlink': return seam.unlink(op.path);
+    case 'mkdir': return seam.mkdir(op.path);
+    case 'statMode': return seam.stat(op.path).then((stats) => stats.mode & 0o7777);
+  }
+}
+
+function performSync(op: FsOp): unknown {
+  switch (op.call) {
+    case 'open': return fs.openSync(op.path, op.flags, op.mode);
+    case 'write': return fs.writeSync(op.fd, op.buffer, op.offset, op.length);
+    case 'fdatasync': return fs.fdatasyncSync(op.fd);
+    case 'fsync': return fs.fsyncSync(op.fd);
+    case 'close': return fs.closeSync(op.fd);
+    case 'fchmod': return fs.fchmodSync(op.fd, op.mode);
+    case 'rename': return fs.renameSync(op.from, op.to);
+    case 'link': return fs.linkSync(op.from, op.to);
+    case 'unlink': return fs.unlinkSync(op.path);
+    case 'mkdir': return fs.mkdirSync(op.path, { recursive: true });
+    case 'statMode': return fs.statSync(op.path).mode & 0o7777;
+  }
+}
+
+/** Run a program call by call on an async seam (in this thread). */
+export async function runOnSeam<T>(program: FsProgram<T>, seam: FsSeam): Promise<T> {
+  let step = program.next();
+  while (!step.done) {
+    let result: unknown;
+    try {
+      result = await performAsync(seam, step.value);
+    } catch (error) {
+      step = program.throw(error);
+      continue;
+    }
+    step = program.next(result);
+  }
+  return step.value;
+}
+
+/**
+ * Run a program with synchronous fs calls. Only the fs worker does this: a synchronous call on
+ * the main thread would stall every request while the disk syncs.
+ */
+export function runSync<T>(program: FsProgram<T>): T {
+  let step = program.next();
+  while (!step.done) {
+    let result: unknown;
+    try {
+      result = performSync(step.value);
+    } catch (error) {
+      step = program.throw(error);
+      continue;
+    }
+    step = program.next(result);
+  }
+  return step.value;
+}

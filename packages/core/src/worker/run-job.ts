@@ -1,0 +1,77 @@
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { runOnSeam } from '../fs/program';
+import { nodeFs, type FsSeam } from '../fs/seam';
+import { JOBS, type JobName, type JobReply, type JobResult, type Jobs } from './jobs';
+import { fromWire } from './wire';
+
+/**
+ * Run a job's fs program: on node's fs, in the fs worker (one message round trip for the whole
+ * sequence, and no synchronous call on this thread); on any other seam (tests, fault injection),
+ * call by call in this thread. Either way the program is the same code.
+ *
+ * `transfer`: buffers among the arguments whose memory the caller gives up, so they are moved to
+ * the worker instead of copied.
+ */
+export function runJob<K extends JobName>(fs: FsSeam, name: K, args: Parameters<Jobs[K]>, transfer: ArrayBuffer[] = []): Promise<JobResult<K>> {
+  if (fs !== nodeFs) {
+    const program = (JOBS[name] as (...a: unknown[]) => Generator<never, JobResult<K>, unknown>)(...args);
+    return runOnSeam(program, fs);
+  }
+  return fsWorker.run(name, args, transfer) as Promise<JobResult<K>>;
+}
+
+/** A buffer's memory, if moving it would not detach memory someone else also uses. */
+export function ownMemory(bytes: Uint8Array): ArrayBuffer[] {
+  const memory = bytes.buffer;
+  return memory instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === memory.byteLength ? [memory] : [];
+}
+
+// The worker runs the built JavaScript; under ts-jest this file is TypeScript in src/, so point
+// at dist/ (npm test builds first).
+const WORKER_FILE = __filename.endsWith('.ts')
+  ? path.resolve(__dirname, '../../dist/worker/fs-worker.js')
+  : path.join(__dirname, 'fs-worker.js');
+
+class FsWorkerClient {
+  private worker: Worker | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
+
+  run(name: JobName, args: unknown[], transfer: ArrayBuffer[]): Promise<unknown> {
+    const worker = this.worker ?? this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // Keep the process alive while a job is in flight; an idle worker must not.
+      if (this.pending.size === 1) worker.ref();
+      worker.postMessage({ id, name, args }, transfer);
+    });
+  }
+
+  private start(): Worker {
+    const worker = new Worker(WORKER_FILE, { workerData: { filekeepFsWorker: true } });
+    worker.unref();
+    worker.on('message', (reply: JobReply) => {
+      const job = this.pending.get(reply.id);
+      if (!job) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
+      if (reply.ok) job.resolve(reply.value);
+      else job.reject(fromWire(reply.error));
+    });
+    // A worker that dies (or fails to start) fails what it held; the next job starts a new one.
+    const fail = (error: unknown) => {
+      if (this.worker === worker) this.worker = undefined;
+      const jobs = [...this.pending.values()];
+      this.pending.clear();
+      for (const job of jobs) job.reject(error);
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`filekeep's fs worker exited (code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+}
+
+const fsWorker = new FsWorkerClient();

@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { FaultyFs, FileExistsError, FileRepository, WriteFailedError, writeFileAtomic } from '@filekeep/core';
+import { looseSchema } from './helpers/expense-schema';
+import { useTempDir } from './helpers/temp-dir';
+
+// With node's own fs, durable writes run in filekeep's fs worker thread; with any other seam the
+// same fs programs run call by call in this thread. These tests pin down that the two agree.
+const tmp = useTempDir();
+
+const describeError = (error: unknown) => {
+  const e = error as WriteFailedError;
+  return { class: e.constructor.name, code: e.code, step: e.details?.['step'], message: e.message.replace(/\.[0-9a-f]+\.tmp/, '.<n>.tmp'), cause: (e.cause as NodeJS.ErrnoException | undefined)?.code };
+};
+
+describe('the fs worker', () => {
+  it('reports a failed write with the same class, code, step, message and errno as the in-thread run', async () => {
+    const target = tmp.file('missing/data.json');
+    const inWorker = await writeFileAtomic(target, 'x', { ensureDirectory: false }).catch((e: unknown) => e);
+    const inThread = await writeFileAtomic(target, 'x', { ensureDirectory: false, fs: new FaultyFs() }).catch((e: unknown) => e);
+    expect(inWorker).toBeInstanceOf(WriteFailedError);
+    expect(describeError(inWorker)).toEqual({ class: 'WriteFailedError', code: 'FK_WRITE_FAILED', step: 'open temp file', message: expect.stringContaining('ENOENT'), cause: 'ENOENT' });
+    expect(describeError(inWorker)).toEqual(describeError(inThread));
+  });
+
+  it('reports an existing target with overwrite: false as FileExistsError from the worker', async () => {
+    const target = tmp.file('once.json');
+    await writeFile(target, 'first');
+    const error = await writeFileAtomic(target, 'second', { overwrite: false }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FileExistsError);
+    expect(await readFile(target, 'utf8')).toBe('first');
+    expect(await tmp.list()).toEqual(['once.json']);
+  });
+
+  it("leaves the caller's buffer intact (it is copied to the worker, not moved)", async () => {
+    const bytes = Buffer.from('x'.repeat(64 * 1024));
+    const copy = Buffer.from(bytes);
+    await writeFileAtomic(tmp.file('big.bin'), bytes);
+    expect(bytes.equals(copy)).toBe(true);
+    expect((await readFile(tmp.file('big.bin'))).equals(copy)).toBe(true);
+  });
+
+  it('keeps a script alive until its write is durable, and lets it exit afterwards', () => {
+    const target = tmp.file('script.json');
+    // No timer or handle of its own: only the pending job keeps this process running.
+    const script = `require(${JSON.stringify(require.resolve('../dist'))}).writeFileAtomic(${JSON.stringify(target)}, 'done').then(() => process.stdout.write('resolved'))`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(result.stdout).toBe('resolved');
+    expect(result.status).toBe(0);
+    expect(spawnSync('cat', [target], { encoding: 'utf8' }).stdout).toBe('done');
+  });
+
+  it('commits a repository through the worker: concurrent inserts share commits and survive a reopen', async () => {
+    const file = tmp.file('db.json');
+    const repo = await FileRepository.open<{ notes: Record<string, unknown> }>({ file, collections: { notes: { schema: looseSchema } } });
+    let commits = 0;
+    repo.on('commit', () => commits++);
+    const inserted = await Promise.all(Array.from({ length: 200 }, (_, i) => repo.collection('notes').insert({ title: `n${i}` })));
+    expect(new Set(inserted.map((r) => r.id)).size).toBe(200);
+    expect(commits).toBeLessThan(10);
+    await repo.close();
+    const reopened = await FileRepository.open<{ notes: Record<string, unknown> }>({ file, collections: { notes: { schema: looseSchema } } });
+    expect(reopened.collection('notes').count()).toBe(200);
+    await reopened.close();
+  });
+});
