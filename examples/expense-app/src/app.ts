@@ -1,8 +1,8 @@
 import express, { type Express } from 'express';
 import { filekeep, jsonBody, notFound, problemDetails, resource } from '@filekeep/express';
-import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import type { ExpenseCollections, ExpenseRepository } from './repository';
+import { requestLog } from './request-log';
 import { summarize } from './summary';
 
 declare module '@filekeep/express' {
@@ -23,11 +23,7 @@ export interface AppOptions {
 export function createApp({ repo, logger }: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
-  if (logger) {
-    // One line per request with what an operator reads (method, path, status, responseTime):
-    // the default serializers copy every header, which costs more than the request itself.
-    app.use(pinoHttp({ logger, serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }), res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }) } }));
-  }
+  if (logger) app.use(requestLog(logger));
   app.use(jsonBody({ limit: '1mb' }));
   app.use(filekeep(repo, { log: (error) => logger?.error({ err: error }, 'change not durable') }));
 
