@@ -40,6 +40,15 @@ describe('the fs worker', () => {
     expect((await readFile(tmp.file('big.bin'))).equals(copy)).toBe(true);
   });
 
+  it('writes exactly the bytes of a view into a larger buffer, and of a small pooled Buffer', async () => {
+    const large = Buffer.from('a'.repeat(1000) + 'MIDDLE' + 'b'.repeat(1000));
+    await writeFileAtomic(tmp.file('view.txt'), large.subarray(1000, 1006));
+    await writeFileAtomic(tmp.file('pooled.txt'), Buffer.from('small'));
+    expect(await readFile(tmp.file('view.txt'), 'utf8')).toBe('MIDDLE');
+    expect(await readFile(tmp.file('pooled.txt'), 'utf8')).toBe('small');
+    expect(large.length).toBe(2006);
+  });
+
   it('keeps a script alive until its write is durable, and lets it exit afterwards', () => {
     const target = tmp.file('script.json');
     // No timer or handle of its own: only the pending job keeps this process running.

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { FilekeepError } from '../errors';
 import { canOpenDirectories, nodeFs, type FsSeam } from '../fs/seam';
-import { ownMemory, runJob } from '../worker/run-job';
+import { runJob } from '../worker/run-job';
 import type { TempFile } from './replace-program';
 import { tempPathFor } from './temp-files';
 
@@ -107,9 +107,9 @@ export class AtomicFile {
 }
 
 /**
- * Replace `target` with `bytes` durably, in one fs-worker job. `giveUpBytes`: the caller will not
- * touch `bytes` again, so its memory can be moved to the worker instead of copied.
+ * Replace `target` with `chunks` (written in order) durably, in one fs-worker job. `transfer`:
+ * memory of the chunks the caller gives up, moved to the worker instead of copied.
  */
-export function replaceFileAtomic(target: string, bytes: Uint8Array, options: AtomicWriteOptions = {}, giveUpBytes = false): Promise<void> {
-  return runJob(options.fs ?? nodeFs, 'replaceFile', [tempFileFor(target, options), bytes], giveUpBytes ? ownMemory(bytes) : []);
+export function replaceFileAtomic(target: string, chunks: readonly Uint8Array[], options: AtomicWriteOptions = {}, transfer: ArrayBuffer[] = []): Promise<void> {
+  return runJob(options.fs ?? nodeFs, 'replaceFile', [tempFileFor(target, options), chunks], transfer);
 }

@@ -126,10 +126,10 @@ export function* discard(file: TempFile, fd: number): FsProgram<void> {
   yield* ignoringErrors(unlink(file.tempPath));
 }
 
-/** The whole replace in one program: what `writeFileAtomic` runs as a single worker job. */
-export function* replaceFile(file: TempFile, bytes: Uint8Array): FsProgram<void> {
+/** The whole replace in one program (one worker job): the content is `chunks`, in order. */
+export function* replaceFile(file: TempFile, chunks: readonly Uint8Array[]): FsProgram<void> {
   const fd = yield* openTemp(file);
-  yield* writeTemp(file, fd, bytes);
+  for (const chunk of chunks) yield* writeTemp(file, fd, chunk);
   yield* publish(file, fd);
 }
 

@@ -1,3 +1,4 @@
+import { forWorker } from '../worker/run-job';
 import { replaceFileAtomic, type AtomicWriteOptions } from './atomic-file';
 
 export type { AtomicWriteOptions } from './atomic-file';
@@ -21,7 +22,8 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const bytes = typeof data === 'string' ? Buffer.from(data, options.encoding ?? 'utf8') : data;
   // A string's bytes are ours to give away; a caller's buffer is copied.
-  await replaceFileAtomic(target, bytes, options, typeof data === 'string');
+  const posted = forWorker(bytes, typeof data === 'string');
+  await replaceFileAtomic(target, [posted.bytes], options, posted.transfer);
 }
 
 export interface WriteJsonAtomicOptions extends AtomicWriteOptions {

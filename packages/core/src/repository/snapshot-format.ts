@@ -38,7 +38,17 @@ const CHUNK = 256;
 
 interface CachedChunk {
   entries: Entry[];
-  bytes: Buffer;
+  bytes: Uint8Array;
+}
+
+/**
+ * `text` as UTF-8 in shared memory: posting it to the fs worker shares it instead of copying it.
+ * Safe because a chunk's bytes are never changed once written (a changed chunk gets new bytes).
+ */
+function sharedBytes(text: string): Uint8Array {
+  const bytes = Buffer.from(new SharedArrayBuffer(Buffer.byteLength(text)));
+  bytes.write(text);
+  return bytes;
 }
 
 /**
@@ -48,14 +58,15 @@ interface CachedChunk {
  *
  * Nothing unchanged is encoded again: each record's JSON is cached on its entry, and the records of
  * each collection are encoded in chunks of 256 whose bytes are reused while their entries are the
- * same objects (records are immutable). An insert at the end re-encodes one chunk, and the commit
- * costs one memcpy of the document instead of a join and a UTF-8 encode of all of it.
+ * same objects (records are immutable). An insert at the end re-encodes one chunk. The document is
+ * returned as its pieces, never joined: the chunks live in shared memory, so handing them to the
+ * fs worker copies nothing, and the worker writes them in order.
  */
 export class SnapshotSerializer {
   private readonly cache = new Map<string, CachedChunk[]>();
 
-  serialize(collections: Iterable<[string, number, Entry[]]>, foreign: Map<string, string>, seq?: number): Buffer {
-    const pieces: Buffer[] = [];
+  serialize(collections: Iterable<[string, number, Entry[]]>, foreign: Map<string, string>, seq?: number): Uint8Array[] {
+    const pieces: Uint8Array[] = [];
     const text = (value: string) => pieces.push(Buffer.from(value));
     const seqLine = seq === undefined ? '' : `\n  "seq": ${seq},`;
     text(`{\n  "format": "${FORMAT}",${seqLine}\n  "collections": {\n`);
@@ -76,16 +87,16 @@ export class SnapshotSerializer {
       first = false;
     }
     text('\n  }\n}\n');
-    return Buffer.concat(pieces);
+    return pieces;
   }
 
-  private records(name: string, entries: Entry[], pieces: Buffer[]): void {
+  private records(name: string, entries: Entry[], pieces: Uint8Array[]): void {
     const previous = this.cache.get(name) ?? [];
     const chunks: CachedChunk[] = [];
     for (let start = 0, i = 0; start < entries.length; start += CHUNK, i++) {
       const slice = entries.slice(start, start + CHUNK);
       const cached = previous[i];
-      const chunk = cached && sameEntries(cached.entries, slice) ? cached : { entries: slice, bytes: Buffer.from(slice.map(entryJson).join(RECORD_SEPARATOR)) };
+      const chunk = cached && sameEntries(cached.entries, slice) ? cached : { entries: slice, bytes: sharedBytes(slice.map(entryJson).join(RECORD_SEPARATOR)) };
       chunks.push(chunk);
       if (i > 0) pieces.push(SEPARATOR_BYTES);
       pieces.push(chunk.bytes);

@@ -6,7 +6,7 @@ import { parseSnapshot, type CollectionState, type Entry, type RecordCheck, type
 import { emptyState, fsyncDirectoryOf, readOptionalFile, type BatchChanges, type EngineContext, type StorageEngine } from './engine';
 import { encodeRecord, scanJournal, type JournalRecord } from './journal-format';
 import { journalPathOf, writeSnapshot } from './snapshot-engine';
-import { ownMemory, runJob } from '../worker/run-job';
+import { forWorker, runJob } from '../worker/run-job';
 
 export interface JournalEngineOptions {
   /** Compact once the journal holds at least this many bytes (after the commit that crossed it). */
@@ -131,8 +131,9 @@ export class JournalEngine implements StorageEngine {
     }
     // The line's memory moves to the fs worker: only its length is used after this.
     const size = line.length;
+    const posted = forWorker(line, true);
     try {
-      await runJob(this.ctx.fs, 'appendDurably', [this.journal, fd, line], ownMemory(line));
+      await runJob(this.ctx.fs, 'appendDurably', [this.journal, fd, posted.bytes], posted.transfer);
     } catch (error) {
       // Never retry the fdatasync: the kernel may have dropped the pages it failed to write.
       this.damage = { cause: error };

@@ -55,11 +55,9 @@ export async function writeSnapshot(
   }
   try {
     // Each record's JSON is cached on its entry, and unchanged chunks of records as bytes.
-    const bytes = serializer.serialize(sections, durable.foreign, seq);
-    const size = bytes.length;
-    // Fresh bytes from the serializer: their memory moves to the fs worker, not a copy.
-    await replaceFileAtomic(file, bytes, { mode, fs }, true);
-    return size;
+    const chunks = serializer.serialize(sections, durable.foreign, seq);
+    await replaceFileAtomic(file, chunks, { mode, fs });
+    return chunks.reduce((size, chunk) => size + chunk.byteLength, 0);
   } catch (error) {
     throw error instanceof FilekeepError ? error : new WriteFailedError(file, error, 'serialize');
   }

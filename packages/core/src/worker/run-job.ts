@@ -21,10 +21,19 @@ export function runJob<K extends JobName>(fs: FsSeam, name: K, args: Parameters<
   return fsWorker.run(name, args, transfer) as Promise<JobResult<K>>;
 }
 
-/** A buffer's memory, if moving it would not detach memory someone else also uses. */
-export function ownMemory(bytes: Uint8Array): ArrayBuffer[] {
+/**
+ * `bytes` ready to post to the worker. Structured clone copies a view's whole ArrayBuffer (a small
+ * Buffer is a view into an 8 KiB pool, a slice may be a view into something huge), so a view that
+ * does not own its memory is first copied to exactly its range. `giveUp`: the caller will not use
+ * `bytes` again, so an owned buffer is moved (transferred) rather than copied.
+ */
+export function forWorker(bytes: Uint8Array, giveUp: boolean): { bytes: Uint8Array; transfer: ArrayBuffer[] } {
   const memory = bytes.buffer;
-  return memory instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === memory.byteLength ? [memory] : [];
+  const owned = memory instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === memory.byteLength;
+  if (owned) return { bytes, transfer: giveUp ? [memory] : [] };
+  if (memory instanceof SharedArrayBuffer) return { bytes, transfer: [] }; // shared, not copied
+  const copy = Uint8Array.prototype.slice.call(bytes);
+  return { bytes: copy, transfer: [copy.buffer as ArrayBuffer] };
 }
 
 // The worker runs the built JavaScript; under ts-jest this file is TypeScript in src/, so point
