@@ -1,7 +1,7 @@
-import type { ServerResponse } from 'node:http';
+import { OutgoingMessage, type ServerResponse } from 'node:http';
 
 type Method = 'writeHead' | 'write' | 'end' | 'flushHeaders';
-const HELD: Method[] = ['writeHead', 'write', 'end', 'flushHeaders'];
+type Originals = Pick<ServerResponse, Method>;
 
 export interface HoldHooks {
   /** Called once, when the handler starts its response; the response waits for the promise. */
@@ -13,6 +13,23 @@ export interface HoldHooks {
   failed(error: unknown, status: number): boolean;
 }
 
+const OPEN = 0;
+const HELD = 1;
+const RELEASED = 2;
+const REPLACED = 3;
+
+interface Hold {
+  state: typeof OPEN | typeof HELD | typeof RELEASED | typeof REPLACED;
+  readonly hooks: HoldHooks;
+  readonly original: Originals;
+  queue: Array<[Method, unknown[]]>;
+  status: number | undefined;
+  owesDrain: boolean;
+}
+
+const HOLD = Symbol('filekeep.hold');
+type HeldResponse = ServerResponse & { [HOLD]: Hold };
+
 /**
  * Hold a response before any byte of its head is written: `writeHead`, `write`, `end` and
  * `flushHeaders` are queued from the handler's first call until `hooks.wait()` settles, then replayed
@@ -20,59 +37,92 @@ export interface HoldHooks {
  * line can still change when the wait fails.
  *
  * The wrappers stay installed and pass calls through once released, so middleware that wraps these
- * methods later (compression, on-headers) keeps working.
+ * methods later (compression, on-headers) keeps working. They are shared functions that find their
+ * state on the response, and `headersSent` is redefined once and never deleted: per-request
+ * closures and a deleted property (which turns the response into a slow dictionary object) cost
+ * a busy server more than the hold itself.
  */
 export function holdResponse(res: ServerResponse, hooks: HoldHooks): void {
-  const original = Object.fromEntries(HELD.map((name) => [name, res[name]])) as Pick<ServerResponse, Method>;
-  const queue: Array<{ method: Method; args: unknown[] }> = [];
-  let state: 'open' | 'held' | 'released' | 'replaced' = 'open';
-  let status: number | undefined;
-  let owesDrain = false;
+  const hold: Hold = {
+    state: OPEN,
+    hooks,
+    original: { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders },
+    queue: [],
+    status: undefined,
+    owesDrain: false,
+  };
+  (res as HeldResponse)[HOLD] = hold;
+  res.writeHead = heldWriteHead as ServerResponse['writeHead'];
+  res.write = heldWrite as ServerResponse['write'];
+  res.end = heldEnd as ServerResponse['end'];
+  res.flushHeaders = heldFlushHeaders;
+  Object.defineProperty(res, 'headersSent', HEADERS_SENT);
+}
 
-  const passThrough = (method: Method, args: unknown[]): unknown =>
-    (original[method] as (...a: unknown[]) => unknown).apply(res, args);
+const realHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, 'headersSent')!.get!;
 
-  function release(): void {
-    state = 'released';
-    // The head is written from here on; the real getter reports it again.
-    delete (res as { headersSent?: boolean }).headersSent;
-    for (const { method, args } of queue.splice(0)) passThrough(method, args);
-    if (owesDrain && !res.writableEnded && !res.writableNeedDrain) res.emit('drain');
+/** To the handler and error handlers the head is fixed from the first call, as without the hold. */
+const HEADERS_SENT: PropertyDescriptor = {
+  configurable: true,
+  get(this: HeldResponse): boolean {
+    return this[HOLD].state === HELD || (realHeadersSent.call(this) as boolean);
+  },
+};
+
+function passThrough(res: HeldResponse, method: Method, args: unknown[]): unknown {
+  return (res[HOLD].original[method] as (...a: unknown[]) => unknown).apply(res, args);
+}
+
+function held(res: HeldResponse, method: Method, args: unknown[]): unknown {
+  const hold = res[HOLD];
+  if (hold.state === RELEASED) return passThrough(res, method, args);
+  // The replacement response is out; what the handler still writes has nowhere to go.
+  if (hold.state === REPLACED) return method === 'write' ? false : res;
+  if (method === 'writeHead' && typeof args[0] === 'number') hold.status = args[0];
+  hold.queue.push([method, args]);
+  if (hold.state === OPEN) begin(res, hold);
+  if (method === 'write') {
+    hold.owesDrain = true;
+    return false;
   }
+  return method === 'flushHeaders' ? undefined : res;
+}
 
-  function begin(): void {
-    state = 'held';
-    // To the handler and error handlers the head is now fixed, as it would be without the hold.
-    Object.defineProperty(res, 'headersSent', { configurable: true, get: () => true });
-    hooks.wait().then(release, (error: unknown) => {
-      const intended = status ?? res.statusCode;
-      delete (res as { headersSent?: boolean }).headersSent;
-      state = 'released';
+function heldWriteHead(this: HeldResponse, ...args: unknown[]): unknown {
+  return held(this, 'writeHead', args);
+}
+function heldWrite(this: HeldResponse, ...args: unknown[]): unknown {
+  return held(this, 'write', args);
+}
+function heldEnd(this: HeldResponse, ...args: unknown[]): unknown {
+  return held(this, 'end', args);
+}
+function heldFlushHeaders(this: HeldResponse): void {
+  held(this, 'flushHeaders', []);
+}
+
+function begin(res: HeldResponse, hold: Hold): void {
+  hold.state = HELD;
+  hold.hooks.wait().then(
+    () => release(res, hold),
+    (error: unknown) => {
+      const intended = hold.status ?? res.statusCode;
+      hold.state = RELEASED;
       try {
-        if (!hooks.failed(error, intended)) return release();
-        state = 'replaced';
-        queue.length = 0;
+        if (!hold.hooks.failed(error, intended)) return release(res, hold);
+        hold.state = REPLACED;
+        hold.queue = [];
       } catch (sendError) {
         res.destroy(sendError instanceof Error ? sendError : undefined);
       }
-    });
-  }
+    },
+  );
+}
 
-  function wrap(method: Method) {
-    return function held(this: ServerResponse, ...args: unknown[]): unknown {
-      if (state === 'released') return passThrough(method, args);
-      // The replacement response is out; what the handler still writes has nowhere to go.
-      if (state === 'replaced') return method === 'write' ? false : res;
-      if (method === 'writeHead' && typeof args[0] === 'number') status = args[0];
-      queue.push({ method, args });
-      if (state === 'open') begin();
-      if (method === 'write') {
-        owesDrain = true;
-        return false;
-      }
-      return method === 'flushHeaders' ? undefined : res;
-    };
-  }
-
-  for (const method of HELD) Object.defineProperty(res, method, { configurable: true, writable: true, value: wrap(method) });
+function release(res: HeldResponse, hold: Hold): void {
+  hold.state = RELEASED;
+  const queue = hold.queue;
+  hold.queue = [];
+  for (const [method, args] of queue) passThrough(res, method, args);
+  if (hold.owesDrain && !res.writableEnded && !res.writableNeedDrain) res.emit('drain');
 }
