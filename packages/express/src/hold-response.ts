@@ -56,8 +56,15 @@ export function holdResponse(res: ServerResponse, hooks: HoldHooks): void {
   res.write = heldWrite as ServerResponse['write'];
   res.end = heldEnd as ServerResponse['end'];
   res.flushHeaders = heldFlushHeaders;
-  Object.defineProperty(res, 'headersSent', HEADERS_SENT);
+  // A prototype that adds only the headersSent accessor: cheaper than defining it on every
+  // response (Express itself swaps each response's prototype the same way).
+  const proto = Object.getPrototypeOf(res) as object;
+  let heldProto = HELD_PROTOTYPES.get(proto);
+  if (!heldProto) HELD_PROTOTYPES.set(proto, (heldProto = Object.create(proto, { headersSent: HEADERS_SENT }) as object));
+  Object.setPrototypeOf(res, heldProto);
 }
+
+const HELD_PROTOTYPES = new WeakMap<object, object>();
 
 const realHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, 'headersSent')!.get!;
 
