@@ -255,7 +255,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
   private applyDurable(batch: Batch): void {
     for (const [name, changes] of batch.changes) {
       const state = this.collectionState(name);
-      let lastId = lastKey(state.records);
+      let lastId = 'lastId' in state ? state.lastId : lastKey(state.records);
       let outOfOrder = false;
       for (const [id, entry] of changes) {
         if (entry === null) {
@@ -268,7 +268,12 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
           state.records.set(id, entry);
         }
       }
-      if (outOfOrder) state.records = new Map([...state.records].sort((a, b) => compareIds(a[0], b[0])));
+      if (outOfOrder) {
+        state.records = new Map([...state.records].sort((a, b) => compareIds(a[0], b[0])));
+        lastId = lastKey(state.records);
+      }
+      // Removals may leave it higher than the real last id: a later insert below it only costs a sort.
+      state.lastId = lastId;
     }
     for (const [name, nextId] of batch.nextIds) this.collectionState(name).nextId = nextId;
   }
@@ -276,7 +281,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
 
 function lastKey(map: Map<Id, Entry>): Id | undefined {
   let last: Id | undefined;
-  // Maps have no O(1) last key; this runs once per collection per commit, only when it has changes.
+  // Maps have no O(1) last key; this runs once per collection, then CollectionState.lastId caches it.
   for (const key of map.keys()) last = key;
   return last;
 }

@@ -14,6 +14,11 @@ export interface CollectionState {
   nextId: number;
   /** Kept in id order (see `compareIds`). */
   records: Map<Id, Entry>;
+  /**
+   * A cache of the last id in `records` (Maps have no O(1) last key), kept by the repository.
+   * Never lower than the true last id, but may be higher after a removal; absent: unknown.
+   */
+  lastId?: Id | undefined;
 }
 
 export interface SnapshotState {
@@ -94,9 +99,14 @@ export class SnapshotSerializer {
     const previous = this.cache.get(name) ?? [];
     const chunks: CachedChunk[] = [];
     for (let start = 0, i = 0; start < entries.length; start += CHUNK, i++) {
-      const slice = entries.slice(start, start + CHUNK);
+      const end = Math.min(start + CHUNK, entries.length);
       const cached = previous[i];
-      const chunk = cached && sameEntries(cached.entries, slice) ? cached : { entries: slice, bytes: sharedBytes(slice.map(entryJson).join(RECORD_SEPARATOR)) };
+      let chunk: CachedChunk;
+      if (cached && sameEntries(cached.entries, entries, start, end)) chunk = cached;
+      else {
+        const slice = entries.slice(start, end);
+        chunk = { entries: slice, bytes: sharedBytes(slice.map(entryJson).join(RECORD_SEPARATOR)) };
+      }
       chunks.push(chunk);
       if (i > 0) pieces.push(SEPARATOR_BYTES);
       pieces.push(chunk.bytes);
@@ -105,9 +115,10 @@ export class SnapshotSerializer {
   }
 }
 
-function sameEntries(a: Entry[], b: Entry[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** Whether `cached` holds the same entry objects as `entries[start, end)` (compared without a copy). */
+function sameEntries(cached: Entry[], entries: Entry[], start: number, end: number): boolean {
+  if (cached.length !== end - start) return false;
+  for (let i = 0; i < cached.length; i++) if (cached[i] !== entries[start + i]) return false;
   return true;
 }
 

@@ -2,7 +2,7 @@ import { replaceFileAtomic } from '../atomic/atomic-file';
 import { FilekeepError, InvalidOptionError, WriteFailedError } from '../errors';
 import { errnoCode, type FsSeam } from '../fs/seam';
 import { compareIds, type Id } from '../repository/ids';
-import { parseSnapshot, SnapshotSerializer, type Entry, type SnapshotState } from '../repository/snapshot-format';
+import { parseSnapshot, SnapshotSerializer, type CollectionState, type Entry, type SnapshotState } from '../repository/snapshot-format';
 import { emptyState, readOptionalFile, type BatchChanges, type EngineContext, type StorageEngine } from './engine';
 
 export const journalPathOf = (file: string): string => `${file}.journal`;
@@ -51,7 +51,7 @@ export async function writeSnapshot(
 ): Promise<number> {
   const sections: Array<[string, number, Entry[]]> = [];
   for (const [name, state] of durable.collections) {
-    sections.push([name, batch?.nextIds.get(name) ?? state.nextId, mergedEntries(state.records, batch?.changes.get(name))]);
+    sections.push([name, batch?.nextIds.get(name) ?? state.nextId, mergedEntries(state, batch?.changes.get(name))]);
   }
   try {
     // Each record's JSON is cached on its entry, and unchanged chunks of records as bytes.
@@ -64,11 +64,23 @@ export async function writeSnapshot(
 }
 
 /** Durable records with a batch's changes applied, in id order. */
-function mergedEntries(durable: Map<Id, Entry>, changes: Map<Id, Entry | null> | undefined): Entry[] {
+function mergedEntries(state: CollectionState, changes: Map<Id, Entry | null> | undefined): Entry[] {
+  const durable = state.records;
   if (!changes) return [...durable.values()];
   const added: Entry[] = [];
-  for (const [id, entry] of changes) if (entry && !durable.has(id)) added.push(entry);
+  let changesExisting = false;
+  for (const [id, entry] of changes) {
+    if (durable.has(id)) changesExisting = true;
+    else if (entry) added.push(entry);
+  }
   added.sort((a, b) => compareIds(a.record.id, b.record.id));
+  // The usual batch only appends new ids after the last one: no per-record lookups needed.
+  const last = state.lastId;
+  if (!changesExisting && (durable.size === 0 || (last !== undefined && added.length > 0 && compareIds(added[0]!.record.id, last) > 0))) {
+    const out = [...durable.values()];
+    for (const entry of added) out.push(entry);
+    return out;
+  }
   const out: Entry[] = [];
   let i = 0;
   for (const [id, entry] of durable) {
