@@ -2,7 +2,8 @@ import * as http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import request from 'supertest';
 import { FaultyFs } from '@filekeep/core';
-import { resource } from '@filekeep/express';
+import { filekeep, resource } from '@filekeep/express';
+import express from 'express';
 import { createApp, deferred, GatedFs, listen, lunch, taxi, useRepository } from './helpers/setup';
 
 const store = useRepository();
@@ -61,6 +62,48 @@ describe('filekeep()', () => {
       const firstWrite = events.indexOf('socket write');
       expect(events.slice(0, firstWrite)).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done']);
       expect(JSON.parse(await readFile(store.file, 'utf8')).collections.expenses.records).toEqual([{ id: 1, ...lunch }]);
+    } finally {
+      gate.release();
+      await server.close();
+    }
+  });
+
+  it('holds the response too when middleware before it wrapped writeHead, write and end (compression style)', async () => {
+    const events: string[] = [];
+    const fs = new GatedFs(events);
+    const repo = await store.open(fs);
+    const app = express();
+    app.use((_req, res, next) => {
+      // Own-property wrappers that call the methods they captured, as compression and on-headers do.
+      for (const method of ['writeHead', 'write', 'end'] as const) {
+        const original = res[method] as (...args: unknown[]) => unknown;
+        (res as unknown as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
+          events.push(`wrapped ${method}`);
+          return original.apply(this, args);
+        };
+      }
+      next();
+    });
+    app.use(express.json(), filekeep(repo));
+    app.post('/expenses', (req, res) => {
+      req.repo.collection('expenses').insert(lunch).catch(noop);
+      res.status(201).json({ queued: true });
+      events.push('handler responded');
+    });
+    const server = await listen(app);
+    server.server.on('connection', (socket) => {
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((...args: unknown[]) => (events.push('socket write'), write(...args))) as typeof socket.write;
+    });
+    const gate = fs.hold();
+    try {
+      const response = post(server.port, '/expenses');
+      await gate.reached;
+      expect(events).toEqual(['handler responded']);
+      gate.release();
+      expect((await response).status).toBe(201);
+      const firstWrite = events.indexOf('socket write');
+      expect(events.slice(0, firstWrite)).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done', 'wrapped end', 'wrapped writeHead']);
     } finally {
       gate.release();
       await server.close();
