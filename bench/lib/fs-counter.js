@@ -7,10 +7,22 @@
 // (`import { rename } from 'node:fs/promises'`, as steno does) see the wrappers thanks to
 // `syncBuiltinESMExports()`.
 
+//
+// Worker threads count too (filekeep runs its durable writes in an fs worker): every Worker made
+// after install() preloads this file with the same shared counters, so the totals are per process.
+
 const fs = require('node:fs');
 const { syncBuiltinESMExports } = require('node:module');
+const workerThreads = require('node:worker_threads');
 
-const counts = { fileSyncs: 0, dirSyncs: 0, renames: 0 };
+const SHARED_KEY = '__fkFsCounter';
+const FILE_SYNCS = 0;
+const DIR_SYNCS = 1;
+const RENAMES = 2;
+const inWorker = !workerThreads.isMainThread && workerThreads.workerData?.[SHARED_KEY] instanceof SharedArrayBuffer;
+const shared = inWorker ? workerThreads.workerData[SHARED_KEY] : new SharedArrayBuffer(3 * 4);
+const slots = new Int32Array(shared);
+const bump = (slot) => Atomics.add(slots, slot, 1);
 
 // A directory fsync is what makes a rename durable; telling it apart from a file fsync
 // costs one fstat (about a microsecond) per sync, negligible next to the sync itself.
@@ -21,8 +33,7 @@ function tally(fd) {
   } catch {
     // A bad fd makes the real call fail too; count it as a file sync.
   }
-  if (isDir) counts.dirSyncs++;
-  else counts.fileSyncs++;
+  bump(isDir ? DIR_SYNCS : FILE_SYNCS);
 }
 
 function wrap(obj, name, before) {
@@ -45,8 +56,9 @@ async function install() {
   for (const name of ['fsync', 'fdatasync', 'fsyncSync', 'fdatasyncSync']) {
     wrap(fs, name, (args) => tally(args[0]));
   }
-  for (const name of ['rename', 'renameSync']) wrap(fs, name, () => counts.renames++);
-  wrap(fs.promises, 'rename', () => counts.renames++);
+  for (const name of ['rename', 'renameSync']) wrap(fs, name, () => bump(RENAMES));
+  wrap(fs.promises, 'rename', () => bump(RENAMES));
+  if (!inWorker) countInWorkers();
 
   // FileHandle is not exported; take its prototype from a handle we open and close.
   const handle = await fs.promises.open(__filename, 'r');
@@ -60,16 +72,30 @@ async function install() {
   syncBuiltinESMExports();
 }
 
-function snapshot() {
-  return { ...counts };
-}
-
-function since(before) {
-  return {
-    fileSyncs: counts.fileSyncs - before.fileSyncs,
-    dirSyncs: counts.dirSyncs - before.dirSyncs,
-    renames: counts.renames - before.renames,
+/** Every Worker created from now on preloads this file and counts into the same slots. */
+function countInWorkers() {
+  const Original = workerThreads.Worker;
+  workerThreads.Worker = class CountingWorker extends Original {
+    constructor(filename, options = {}) {
+      super(filename, {
+        ...options,
+        execArgv: [...(options.execArgv ?? process.execArgv), '--require', __filename],
+        workerData: { ...options.workerData, [SHARED_KEY]: shared },
+      });
+    }
   };
 }
 
+function snapshot() {
+  return { fileSyncs: Atomics.load(slots, FILE_SYNCS), dirSyncs: Atomics.load(slots, DIR_SYNCS), renames: Atomics.load(slots, RENAMES) };
+}
+
+function since(before) {
+  const now = snapshot();
+  return { fileSyncs: now.fileSyncs - before.fileSyncs, dirSyncs: now.dirSyncs - before.dirSyncs, renames: now.renames - before.renames };
+}
+
 module.exports = { install, snapshot, since };
+
+// Preloaded into a worker by countInWorkers(): wrap this thread's fs right away.
+if (inWorker) install();

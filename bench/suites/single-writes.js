@@ -104,7 +104,8 @@ async function run(ctx) {
   }
 
   const fkIndex = list.findIndex((w) => w.key === 'filekeep');
-  ctx.results.singleWrites = { filekeep1k: results[fkIndex][0]?.perSec ?? null };
+  const limitIndex = list.findIndex((w) => w.key === 'disk');
+  ctx.results.singleWrites = { filekeep1k: results[fkIndex][0]?.perSec ?? null, limit1k: results[limitIndex]?.[0]?.perSec ?? null };
 
   return {
     title: '2. Single awaited writes',
