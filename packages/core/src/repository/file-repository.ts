@@ -13,7 +13,7 @@ import { Collection, type CollectionStore } from './collection';
 import { currentTracker, type ChangeTracker } from './change-tracker';
 import { Committer } from './committer';
 import { compareIds, type Id } from './ids';
-import { createAjv, RecordValidator } from './record-validator';
+import { RecordValidator } from './record-validator';
 import type { CollectionState, Entry, SnapshotState } from './snapshot-format';
 
 export interface CollectionOptions {
@@ -34,7 +34,7 @@ export interface RepositoryOptions<M extends CollectionTypes<M>> {
   lockTimeout?: number;
   /** Mode of a newly created data file. @default the existing file's mode, else 0o644 */
   mode?: number;
-  /** Bring your own ajv instance (custom formats, keywords). @default ajv with allErrors + ajv-formats */
+  /** Bring your own ajv instance (custom formats, keywords). @default ajv with allErrors + ajv-formats, each schema object compiled once per process */
   ajv?: Ajv;
   fs?: FsSeam;
   /**
@@ -126,12 +126,11 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
       throw new InvalidOptionError('compactAfterBytes', 'a non-negative integer', compactAfterBytes);
     }
     if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new InvalidOptionError('onWarning', 'a function', options.onWarning);
-    const ajv = options.ajv ?? createAjv();
     const validators = new Map<string, RecordValidator>();
     for (const name of names) {
       const config = (options.collections as Record<string, CollectionOptions | undefined>)[name];
       if (!config || typeof config.schema !== 'object') throw new InvalidOptionError(`collections.${name}.schema`, 'a JSON Schema object', config?.schema);
-      validators.set(name, new RecordValidator(ajv, name, config.schema));
+      validators.set(name, new RecordValidator(options.ajv, name, config.schema));
     }
 
     await fs.mkdir(path.dirname(file));
