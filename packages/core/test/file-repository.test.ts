@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import Ajv from 'ajv';
 import {
   ClosedError,
   ConflictError,
@@ -81,6 +82,20 @@ describe('FileRepository', () => {
       let deep: Record<string, unknown> = {};
       for (let i = 0; i < 1000; i++) deep = { d: deep };
       await expect(notes.insert(deep)).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it('points at the offending value with a JSON pointer', async () => {
+      const notes = track(await open()).collection('notes');
+      const pointerOf = async (data: Record<string, unknown>) => {
+        const error = await notes.insert(data).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ValidationError);
+        return (error as ValidationError).errors.map((e) => e.instancePath);
+      };
+      expect(await pointerOf({ ok: 1, a: { 'x/y~z': [1, Infinity] } })).toEqual(['/a/x~1y~0z/1']);
+      expect(await pointerOf({ list: [0, undefined] })).toEqual(['/list/1']);
+      expect(await pointerOf({ a: [{ when: new Date() }] })).toEqual(['/a/0/when']);
+      // The stack of keys is per call: a later, valid record is unaffected.
+      await expect(notes.insert({ a: { b: [1] } })).resolves.toMatchObject({ a: { b: [1] } });
     });
 
     it('does not let the caller change the stored record afterwards', async () => {
@@ -327,6 +342,32 @@ describe('FileRepository', () => {
       await writeFile(tmp.file('.db.json.999999999.ab.tmp'), 'half');
       track(await open());
       expect(await tmp.list()).toEqual(['db.json.lock']);
+    });
+
+    it('compiles a schema once, however often repositories are opened with it', async () => {
+      const schema = { type: 'object', properties: { n: { type: 'integer' } }, additionalProperties: false };
+      const compile = jest.spyOn(Ajv.prototype, 'compile');
+      try {
+        for (const name of ['a.json', 'b.json', 'a.json']) {
+          const repo = await FileRepository.open({ file: tmp.file(name), collections: { things: { schema } } });
+          await expect(repo.collection('things').insert({ n: 1.5 })).rejects.toBeInstanceOf(ValidationError);
+          await repo.close();
+        }
+        expect(compile.mock.calls.filter(([compiled]) => compiled === schema)).toHaveLength(1);
+      } finally {
+        compile.mockRestore();
+      }
+    });
+
+    it('keeps schemas that share an $id apart', async () => {
+      const numbers = { $id: 'thing', type: 'object', properties: { v: { type: 'number' } } };
+      const strings = { $id: 'thing', type: 'object', properties: { v: { type: 'string' } } };
+      const a = track(await FileRepository.open({ file: tmp.file('a.json'), collections: { things: { schema: numbers } } }));
+      const b = track(await FileRepository.open({ file: tmp.file('b.json'), collections: { things: { schema: strings } } }));
+      await a.collection('things').insert({ v: 1 });
+      await b.collection('things').insert({ v: 'one' });
+      await expect(a.collection('things').insert({ v: 'one' })).rejects.toBeInstanceOf(ValidationError);
+      await expect(b.collection('things').insert({ v: 1 })).rejects.toBeInstanceOf(ValidationError);
     });
 
     it('refuses a data file outside its directory', async () => {
