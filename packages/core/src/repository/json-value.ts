@@ -9,40 +9,48 @@ export const MAX_DEPTH = 64;
  * instances, cycles, deep nesting) is a ValidationError. Keys such as `__proto__` stay plain data.
  */
 export function copyJson(value: unknown): unknown {
-  return copy(value, '', 0);
+  return copy(value, []);
 }
 
-function copy(value: unknown, path: string, depth: number): unknown {
+/**
+ * `keys` is the path from the root to `value`, pushed and popped on the way down: the JSON pointer
+ * of an error is built only when one is thrown, not as a string per key of every record.
+ */
+function copy(value: unknown, keys: Array<string | number>): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return value;
     case 'number':
-      if (!Number.isFinite(value)) throw invalid(path, 'must be a finite number');
+      if (!Number.isFinite(value)) throw invalid(keys, 'must be a finite number');
       return value;
     case 'object': {
       if (value === null) return null;
-      if (depth >= MAX_DEPTH) throw invalid(path, `must not nest deeper than ${MAX_DEPTH} levels`);
+      if (keys.length >= MAX_DEPTH) throw invalid(keys, `must not nest deeper than ${MAX_DEPTH} levels`);
       if (Array.isArray(value)) {
         const out: unknown[] = new Array(value.length);
         for (let i = 0; i < value.length; i++) {
-          if (value[i] === undefined) throw invalid(`${path}/${i}`, 'must not be undefined');
-          out[i] = copy(value[i], `${path}/${i}`, depth + 1);
+          keys.push(i);
+          if (value[i] === undefined) throw invalid(keys, 'must not be undefined');
+          out[i] = copy(value[i], keys);
+          keys.pop();
         }
         return out;
       }
       const proto: unknown = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) throw invalid(path, 'must be a plain JSON object');
+      if (proto !== Object.prototype && proto !== null) throw invalid(keys, 'must be a plain JSON object');
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(value)) {
         const item = (value as Record<string, unknown>)[key];
         if (item === undefined) continue; // as JSON.stringify does
-        setOwn(out, key, copy(item, `${path}/${escapePointer(key)}`, depth + 1));
+        keys.push(key);
+        setOwn(out, key, copy(item, keys));
+        keys.pop();
       }
       return out;
     }
     default:
-      throw invalid(path, `must be JSON data, not ${typeof value}`);
+      throw invalid(keys, `must be JSON data, not ${typeof value}`);
   }
 }
 
@@ -72,7 +80,8 @@ export function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-function invalid(path: string, message: string): ValidationError {
+function invalid(keys: ReadonlyArray<string | number>, message: string): ValidationError {
+  const path = keys.map((key) => `/${escapePointer(String(key))}`).join('');
   const issue: ValidationIssue = { instancePath: path, message, keyword: 'json', params: {} };
   return new ValidationError(`Invalid record: ${path || 'value'} ${message}`, [issue]);
 }
