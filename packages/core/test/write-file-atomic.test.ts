@@ -1,4 +1,5 @@
-import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   FaultyFs,
@@ -63,6 +64,39 @@ describe('writeFileAtomic()', () => {
       .filter((c) => ['fdatasync', 'fsync', 'rename'].includes(c.call))
       .map((c) => `${c.call}:${c.path === tmp.path ? 'dir' : c.path === file ? 'target' : isTempName(path.basename(c.path ?? '')) ? 'temp' : c.path}`);
     expect(steps).toEqual(['fdatasync:temp', 'rename:target', 'fsync:dir']);
+  });
+
+  it('still replaces the file when the old one cannot be opened to be held', async () => {
+    const file = tmp.file('held.txt');
+    await writeFile(file, 'old');
+    const fs = new FaultyFs().fail({ call: 'open', code: 'EACCES', when: (p) => p === file });
+    await writeFileAtomic(file, 'new', { fs });
+    expect(fs.count('open', (p) => p === file)).toBe(1);
+    expect(await readFile(file, 'utf8')).toBe('new');
+    expect(await tmp.list()).toEqual(['held.txt']);
+  });
+
+  it('closes every fd it opened, including the old file it holds until after the answer', async () => {
+    const fdsOpen = async () => (await readdir('/proc/self/fd')).length;
+    if (process.platform !== 'linux') return;
+    const file = tmp.file('fds.txt');
+    await writeFileAtomic(file, 'first');
+    const before = await fdsOpen();
+    for (let i = 0; i < 40; i++) await writeFileAtomic(file, `version ${i}`);
+    // One more job through the worker, one that holds no fd (no fsync: no directory, no old
+    // file): the closes after the last answer have run by the time it is answered.
+    await writeFileAtomic(tmp.file('other.txt'), 'x', { fsync: false });
+    expect(await fdsOpen()).toBe(before);
+    expect(await readFile(file, 'utf8')).toBe('version 39');
+  });
+
+  it('replaces a FIFO at the target name without waiting for a writer to open it', async () => {
+    if (process.platform === 'win32') return;
+    const file = tmp.file('pipe');
+    execFileSync('mkfifo', [file]);
+    await writeFileAtomic(file, 'plain file now');
+    expect((await stat(file)).isFile()).toBe(true);
+    expect(await readFile(file, 'utf8')).toBe('plain file now');
   });
 
   it('makes no fsync at all with fsync: false, and is still atomic', async () => {

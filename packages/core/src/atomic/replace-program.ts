@@ -1,6 +1,7 @@
+import { constants } from 'node:fs';
 import * as path from 'node:path';
 import { FileExistsError, FilekeepError, WriteFailedError } from '../errors';
-import { close, fchmod, fdatasync, fsync, ignoringErrors, link, mkdir, open, rename, statMode, unlink, writeAll, type FsProgram } from '../fs/program';
+import { close, closeAfterReply, fchmod, fdatasync, fsync, ignoringErrors, link, mkdir, open, rename, statMode, unlink, writeAll, type FsProgram } from '../fs/program';
 import { errnoCode } from '../fs/seam';
 
 /**
@@ -8,7 +9,8 @@ import { errnoCode } from '../fs/seam';
  * algorithm, run on the seam in tests and in the fs worker in production.
  *
  * temp file beside the target (O_EXCL) → write → fdatasync → close → backup link of the old file
- * → rename over the target → fsync the directory. On any failure the temp file is removed and the
+ * → rename over the target → fsync the directory → drop the backup link; the old file's last fd is
+ * closed after the caller is answered. On any failure the temp file is removed and the
  * target is as it was: after a failed directory fsync the backup name is renamed back, because
  * the new content is visible but not known durable.
  */
@@ -75,6 +77,7 @@ export function* publish(file: TempFile, fd: number): FsProgram<void> {
   let step = 'fsync';
   let dirFd: number | undefined;
   let backup: string | undefined;
+  let oldFd: number | undefined;
   try {
     if (file.fsync) yield* fdatasync(fd);
     step = 'close';
@@ -86,10 +89,14 @@ export function* publish(file: TempFile, fd: number): FsProgram<void> {
     step = 'open directory';
     if (file.fsync && file.syncDirectory) dirFd = yield* open(path.dirname(target), 'r');
     step = 'link backup';
-    if (file.fsync && file.overwrite) backup = yield* linkBackup(target, file.backupPath);
+    if (file.fsync && file.overwrite) {
+      oldFd = yield* holdOpen(target);
+      backup = yield* linkBackup(target, file.backupPath);
+    }
   } catch (error) {
     yield* discard(file, fd);
     if (dirFd !== undefined) yield* ignoringErrors(close(dirFd));
+    if (oldFd !== undefined) yield* ignoringErrors(close(oldFd));
     throw new WriteFailedError(target, error, step);
   }
   try {
@@ -115,8 +122,11 @@ export function* publish(file: TempFile, fd: number): FsProgram<void> {
       }
     }
   } finally {
-    if (dirFd !== undefined) yield* ignoringErrors(close(dirFd));
     if (backup !== undefined) yield* ignoringErrors(unlink(backup));
+    if (dirFd !== undefined) yield* closeAfterReply(dirFd);
+    // The old file's last reference: the kernel frees its blocks on this close (1.2 ms for 1 MiB,
+    // 0.25 ms even for 1 KiB measured here), which nobody needs to wait for.
+    if (oldFd !== undefined) yield* closeAfterReply(oldFd);
   }
 }
 
@@ -141,6 +151,19 @@ function* openExclusive(file: TempFile, mode: number | undefined): FsProgram<num
     if (errnoCode(error) !== 'ENOENT' || !file.ensureDirectory) throw error;
     yield* mkdir(path.dirname(file.tempPath));
     return yield* open(file.tempPath, 'wx', mode ?? 0o666);
+  }
+}
+
+/**
+ * An fd on the file about to be replaced, or undefined if it cannot be opened (absent, unreadable:
+ * the replace then works as before, only the old file is freed inside the unlink of its backup).
+ * Non-blocking, so a FIFO at the target's name cannot hang the writer.
+ */
+function* holdOpen(target: string): FsProgram<number | undefined> {
+  try {
+    return yield* open(target, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch {
+    return undefined;
   }
 }
 

@@ -62,7 +62,7 @@ export class FaultyFs implements FsSeam {
     return undefined;
   }
 
-  async open(path: string, flags: string, mode?: number): Promise<number> {
+  async open(path: string, flags: string | number, mode?: number): Promise<number> {
     this.check('open', path);
     const fd = await this.base.open(path, flags, mode);
     this.fdPaths.set(fd, path);

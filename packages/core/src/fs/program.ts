@@ -11,9 +11,9 @@ import type { FsSeam } from './seam';
  * exactly as `await` would.
  */
 export type FsOp =
-  | { call: 'open'; path: string; flags: string; mode: number }
+  | { call: 'open'; path: string; flags: string | number; mode: number }
   | { call: 'write'; fd: number; buffer: Uint8Array; offset: number; length: number }
-  | { call: 'fdatasync' | 'fsync' | 'close'; fd: number }
+  | { call: 'fdatasync' | 'fsync' | 'close' | 'closeAfterReply'; fd: number }
   | { call: 'fchmod'; fd: number; mode: number }
   | { call: 'rename' | 'link'; from: string; to: string }
   | { call: 'unlink' | 'mkdir'; path: string }
@@ -21,7 +21,7 @@ export type FsOp =
 
 export type FsProgram<T> = Generator<FsOp, T, unknown>;
 
-export function* open(path: string, flags: string, mode = 0o666): FsProgram<number> {
+export function* open(path: string, flags: string | number, mode = 0o666): FsProgram<number> {
   return (yield { call: 'open', path, flags, mode }) as number;
 }
 export function* write(fd: number, buffer: Uint8Array, offset: number, length: number): FsProgram<number> {
@@ -35,6 +35,14 @@ export function* fsync(fd: number): FsProgram<void> {
 }
 export function* close(fd: number): FsProgram<void> {
   yield { call: 'close', fd };
+}
+/**
+ * Close `fd` once the program's result has reached its caller: for an fd whose close is slow and
+ * not part of what the caller waits for (the last reference to a replaced file, whose blocks the
+ * kernel frees on close). Never fails the program. On a seam it closes before the result is returned.
+ */
+export function* closeAfterReply(fd: number): FsProgram<void> {
+  yield { call: 'closeAfterReply', fd };
 }
 export function* fchmod(fd: number, mode: number): FsProgram<void> {
   yield { call: 'fchmod', fd, mode };
@@ -82,6 +90,7 @@ function performAsync(seam: FsSeam, op: FsOp): Promise<unknown> {
     case 'fdatasync': return seam.fdatasync(op.fd);
     case 'fsync': return seam.fsync(op.fd);
     case 'close': return seam.close(op.fd);
+    case 'closeAfterReply': return seam.close(op.fd).catch(() => undefined);
     case 'fchmod': return seam.fchmod(op.fd, op.mode);
     case 'rename': return seam.rename(op.from, op.to);
     case 'link': return seam.link(op.from, op.to);
@@ -91,8 +100,9 @@ function performAsync(seam: FsSeam, op: FsOp): Promise<unknown> {
   }
 }
 
-function performSync(op: FsOp): unknown {
+function performSync(op: FsOp, afterReply: number[]): unknown {
   switch (op.call) {
+    case 'closeAfterReply': return void afterReply.push(op.fd);
     case 'open': return fs.openSync(op.path, op.flags, op.mode);
     case 'write': return fs.writeSync(op.fd, op.buffer, op.offset, op.length);
     case 'fdatasync': return fs.fdatasyncSync(op.fd);
@@ -125,14 +135,15 @@ export async function runOnSeam<T>(program: FsProgram<T>, seam: FsSeam): Promise
 
 /**
  * Run a program with synchronous fs calls. Only the fs worker does this: a synchronous call on
- * the main thread would stall every request while the disk syncs.
+ * the main thread would stall every request while the disk syncs. The fds of `closeAfterReply`
+ * are pushed to `afterReply` for the worker to close once it has answered.
  */
-export function runSync<T>(program: FsProgram<T>): T {
+export function runSync<T>(program: FsProgram<T>, afterReply: number[]): T {
   let step = program.next();
   while (!step.done) {
     let result: unknown;
     try {
-      result = performSync(step.value);
+      result = performSync(step.value, afterReply);
     } catch (error) {
       step = program.throw(error);
       continue;

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
  * so tests (and users' own tests) can wrap the real implementation and fail a single call.
  */
 export interface FsSeam {
-  open(path: string, flags: string, mode?: number): Promise<number>;
+  /** `flags`: as fs.open takes them, a string like 'wx' or a number of `fs.constants.O_*` bits. */
+  open(path: string, flags: string | number, mode?: number): Promise<number>;
   /** May write fewer bytes than asked, like write(2); callers loop. */
   write(fd: number, buffer: Uint8Array, offset: number, length: number): Promise<number>;
   fdatasync(fd: number): Promise<void>;

@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { runSync } from '../fs/program';
 import { JOBS, type JobReply, type JobRequest } from './jobs';
@@ -12,11 +13,20 @@ const port = (workerData as { filekeepFsWorker?: boolean } | null)?.filekeepFsWo
 
 port?.on('message', ({ id, name, args }: JobRequest) => {
   let reply: JobReply;
+  const afterReply: number[] = [];
   try {
     const program = (JOBS[name] as (...a: unknown[]) => Generator<never, unknown, unknown>)(...args);
-    reply = { id, ok: true, value: runSync(program) };
+    reply = { id, ok: true, value: runSync(program, afterReply) };
   } catch (error) {
     reply = { id, ok: false, error: toWire(error) };
   }
   port!.postMessage(reply);
+  // The caller is answered; the next job waits behind these closes, the caller does not.
+  for (const fd of afterReply) {
+    try {
+      closeSync(fd);
+    } catch {
+      // nothing to report: the result is already delivered
+    }
+  }
 });
