@@ -90,7 +90,8 @@ export function* publish(file: TempFile, fd: number): FsProgram<void> {
     if (file.fsync && file.syncDirectory) dirFd = yield* open(path.dirname(target), 'r');
     step = 'link backup';
     if (file.fsync && file.overwrite) {
-      oldFd = yield* holdOpen(target);
+      // Not where directories cannot be opened (Windows): there an open file may block the rename.
+      if (file.syncDirectory) oldFd = yield* holdOpen(target);
       backup = yield* linkBackup(target, file.backupPath);
     }
   } catch (error) {
