@@ -39,8 +39,10 @@ function loadFilekeep() {
   }
   const stale = staleNote(path.join(ROOT, 'packages', 'core'));
   if (stale) notes.push(stale);
-  const appStale = staleNote(path.join(ROOT, 'examples', 'expense-app'));
-  if (appStale) notes.push(appStale);
+  for (const dir of [path.join(ROOT, 'packages', 'express'), path.join(ROOT, 'examples', 'expense-app')]) {
+    const stale = staleNote(dir);
+    if (stale) notes.push(stale);
+  }
 
   const writeFileAtomic = typeof core?.writeFileAtomic === 'function' ? core.writeFileAtomic : null;
   const FileRepository = typeof core?.FileRepository?.open === 'function' ? core.FileRepository : null;

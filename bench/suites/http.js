@@ -46,6 +46,17 @@ function servers(ctx) {
     seedPlainFile(file, count);
     return { script: local(script), env: { DATA_FILE: file }, dataFile: file };
   };
+  // Seeded through filekeep itself (a snapshot, which both engines read).
+  const seedFilekeepFile = async (dir, count) => {
+    const file = path.join(dir, 'expenses.json');
+    if (count > 0) {
+      const repo = await filekeep.FileRepository.open({ file, collections: { expenses: { schema: expenseSchema } } });
+      const expenses = repo.collection('expenses');
+      await Promise.all(Array.from({ length: count }, (_, i) => expenses.insert(expense(i + 1))));
+      await repo.close();
+    }
+    return file;
+  };
   const exampleApp = (engine) => ({
     key: engine === 'snapshot' ? 'filekeep' : `filekeep-${engine}`,
     name: `filekeep example app (${engine} engine)`,
@@ -53,14 +64,7 @@ function servers(ctx) {
     skip: filekeep.missing.exampleServer,
     skipSeeded: filekeep.missing.FileRepository,
     async prepare(dir, count) {
-      const file = path.join(dir, 'expenses.json');
-      if (count > 0) {
-        // Seeded through filekeep itself (a snapshot, which both engines read).
-        const repo = await filekeep.FileRepository.open({ file, collections: { expenses: { schema: expenseSchema } } });
-        const expenses = repo.collection('expenses');
-        await Promise.all(Array.from({ length: count }, (_, i) => expenses.insert(expense(i + 1))));
-        await repo.close();
-      }
+      const file = await seedFilekeepFile(dir, count);
       return {
         script: filekeep.exampleServer,
         env: { DATA_DIR: dir, HOST, ENGINE: engine },
@@ -69,9 +73,27 @@ function servers(ctx) {
       };
     },
   });
+  // Not a product: the ceiling's own app with filekeep underneath, to tell what durability costs
+  // from what the example app's logging, ETags, validation messages and problem details cost.
+  const ceilingAppOnFilekeep = {
+    key: 'filekeep-minimal',
+    name: "filekeep journal under the ceiling's app (diagnostic)",
+    short: "filekeep journal\nceiling's app",
+    skip: filekeep.missing.FileRepository,
+    async prepare(dir, count) {
+      const file = await seedFilekeepFile(dir, count);
+      return {
+        script: local('filekeep-minimal.js'),
+        env: { DATA_DIR: dir, ENGINE: 'journal' },
+        dataFile: file,
+        readIds: (f) => readFilekeepIds(ctx, f),
+      };
+    },
+  };
   return [
     exampleApp('snapshot'),
     exampleApp('journal'),
+    ceilingAppOnFilekeep,
     { key: 'naive', name: 'naive `writeFileSync` per request (seed style)', short: 'naive\nwriteFileSync', prepare: plain('naive.js') },
     { key: 'wfa', name: 'write-file-atomic per request', short: 'write-file-atomic\nper request', prepare: plain('wfa.js') },
     {
@@ -177,7 +199,7 @@ async function run(ctx) {
   const list = servers(ctx);
   const results = new Map(); // `${key}:${count}` → result, or { skipped } / { failed }
 
-  // The ceiling runs right before and right after the filekeep engines, and its row is the mean
+  // The ceiling runs right before and right after the filekeep servers, and its row is the mean
   // of the two: on a shared host one 10 s run of the same server drifted by 40% within a bench run
   // (4,096 vs 5,759 req/s), which a single ceiling run minutes away from filekeep's would pass on
   // to every ratio.
@@ -241,7 +263,8 @@ async function run(ctx) {
       return {
         notes: [
           `autocannon in the bench process, ${CONNECTIONS} connections, ${durationSec} s per server${ctx.quick ? ' (quick mode)' : ''}; each server in its own child process on ${HOST}. On a 2-core machine the load generator and the server share the CPU.`,
-          `The in-memory ceiling ran twice per record count, right before and right after the two filekeep engines; its row is the mean of the two runs (${RECORD_COUNTS.map((n) => `${num(n)} records: ${(ceilingRuns.get(n) ?? []).map((r) => num(r.reqPerSec)).join(' and ')} req/s`).join('; ')}).`,
+          `The in-memory ceiling ran twice per record count, right before and right after the filekeep servers; its row is the mean of the two runs (${RECORD_COUNTS.map((n) => `${num(n)} records: ${(ceilingRuns.get(n) ?? []).map((r) => num(r.reqPerSec)).join(' and ')} req/s`).join('; ')}).`,
+          "The diagnostic row runs the ceiling's own app (`express.json()` and one POST route: no request log, no ETag, no problem details) on a filekeep repository with the journal engine and the `filekeep()` middleware (`servers/filekeep-minimal.js`): what is left between it and the ceiling is durability, what is between it and the example app is the example app's features.",
           'Body: one expense record (`description`, `amount`, `category`, `date`). The seeded records are in the data file before the server starts.',
           'Lost: ids of 2xx responses received by autocannon that are not in the data file after the server is SIGKILLed at the end of the run (a crash, as far as the server can tell).',
         ],
