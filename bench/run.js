@@ -57,7 +57,7 @@ function chart(ctx) {
   const { groupedBarChart } = require('./lib/chart');
   return groupedBarChart({
     title: 'POST /expenses: requests per second (higher is better)',
-    subtitle: `autocannon, 50 connections, ${ctx.quick ? '3' : '10'} s each; ${ctx.machine.cpu}, ${ctx.machine.cores} cores, Node ${ctx.machine.node}; ${ctx.machine.date.slice(0, 10)}`,
+    subtitle: `autocannon, 50 connections, ${require('./suites/http').durationFor(ctx)} s each; ${ctx.machine.cpu}, ${ctx.machine.cores} cores, Node ${ctx.machine.node}; ${ctx.machine.date.slice(0, 10)}`,
     yLabel: 'requests/s',
     series: http.recordCounts.map((n) => `${n.toLocaleString('en-US')} existing records`),
     groups: http.servers.map((server) => ({

@@ -112,9 +112,12 @@ async function run(ctx) {
       }
       // One untimed burst first, on its own file: the measured runs then see code the JIT has
       // already compiled, as a server does after its first requests (the same for every contender).
-      const warmDir = ctx.mkdir(`bursts-${size}-${contender.name.split(' ')[0]}-warm-up`);
-      await burst(ctx, contender, warmDir, seedCount);
-      fs.rmSync(warmDir, { recursive: true, force: true });
+      // Not in quick mode, which has a minute for everything.
+      if (!ctx.quick) {
+        const warmDir = ctx.mkdir(`bursts-${size}-${contender.name.split(' ')[0]}-warm-up`);
+        await burst(ctx, contender, warmDir, seedCount);
+        fs.rmSync(warmDir, { recursive: true, force: true });
+      }
       const runs = [];
       // Repeat only while the budget lasts: slow contenders get fewer runs, never a longer suite.
       const budget = now() + (ctx.quick ? 800 : 15000);
@@ -149,7 +152,7 @@ async function run(ctx) {
       });
       return {
         notes: [
-          `${num(INSERTS)} inserts started together (no await between them), timed until every promise resolved; median of up to ${reps} runs, each on a fresh file, after one untimed warm-up burst per contender and size.`,
+          `${num(INSERTS)} inserts started together (no await between them), timed until every promise resolved; median of up to ${reps} runs, each on a fresh file${ctx.quick ? ' (quick mode: no warm-up burst)' : ', after one untimed warm-up burst per contender and size'}.`,
           'Existing data: the file already holds about 1 KiB or 100 KiB of expense records; each insert adds one expense record (~140 bytes). For filekeep "resolved" means durable; lowdb and steno never fsync, so for them it only means written to the page cache.',
           'Commits: filekeep `commit` events; for lowdb and steno, renames of the temp file over the data file (each is one whole-file write).',
         ],
