@@ -37,10 +37,8 @@ function loadFilekeep() {
   } catch (err) {
     notes.push(`@filekeep/core cannot be loaded (${err.code ?? err.message}); run \`npm run build\` at the root`);
   }
-  const stale = staleNote(path.join(ROOT, 'packages', 'core'));
-  if (stale) notes.push(stale);
-  for (const dir of [path.join(ROOT, 'packages', 'express'), path.join(ROOT, 'examples', 'expense-app')]) {
-    const stale = staleNote(dir);
+  for (const dir of ['packages/core', 'packages/express', 'examples/expense-app']) {
+    const stale = staleNote(path.join(ROOT, dir));
     if (stale) notes.push(stale);
   }
 
