@@ -226,6 +226,26 @@ describe('FileRepository', () => {
       expect(expenses.count()).toBe(0);
     });
 
+    it('gives a record the same version stored, reread, queued or removed, and a new one when its content changes', async () => {
+      let repo = await open();
+      let expenses = repo.collection('expenses');
+      const saved = await expenses.insert(lunch);
+      const version = expenses.versionOf(saved);
+      expect(version).toMatch(/^[\w-]{20}$/);
+      expect(expenses.versionOf(expenses.get(1)!)).toBe(version);
+      // A record object that is not (or no longer) stored: computed from its content alike.
+      expect(expenses.versionOf({ ...saved })).toBe(version);
+      const queued = expenses.update(1, { amount: 13 });
+      expect(expenses.versionOf(saved)).toBe(version);
+      const updated = await queued;
+      expect(expenses.versionOf(updated)).not.toBe(version);
+      expect(expenses.versionOf(await expenses.remove(1))).toBe(expenses.versionOf(updated));
+      await repo.close();
+      repo = track(await open());
+      expenses = repo.collection('expenses');
+      expect(expenses.versionOf(await expenses.insert(lunch, { id: 1 }))).toBe(version);
+    });
+
     it('never reuses an id, also after remove and reopen', async () => {
       let repo = await open();
       await repo.collection('expenses').insert(lunch);

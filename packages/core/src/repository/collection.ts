@@ -6,7 +6,7 @@ import { copyJson, deepFreeze, getOwn, isPlainObject, setOwn } from './json-valu
 import { applyMergePatch, type MergePatch } from './merge-patch';
 import type { ChangeTracker } from './change-tracker';
 import type { RecordValidator } from './record-validator';
-import type { Entry } from './snapshot-format';
+import { entryJson, newEntry, type Entry } from './snapshot-format';
 
 /** A record as filekeep returns it: the data plus its `id`, deep-frozen. */
 export type StoredRecord<T> = Readonly<T> & { readonly id: Id };
@@ -49,7 +49,6 @@ export interface CollectionStore {
  * writes validate, queue, and resolve once the change is on disk.
  */
 export class Collection<T extends object> {
-  private readonly versions = new WeakMap<object, string>();
   /** Set on views made by `tracked()`: every change made through the view is recorded in it. */
   private tracker: ChangeTracker | undefined;
 
@@ -147,12 +146,10 @@ export class Collection<T extends object> {
 
   /** An opaque version of a record's content, usable as a strong ETag. */
   versionOf(record: StoredRecord<T>): string {
-    let version = this.versions.get(record);
-    if (version === undefined) {
-      version = createHash('sha1').update(JSON.stringify(record)).digest('base64url').slice(0, 20);
-      this.versions.set(record, version);
-    }
-    return version;
+    // A stored record's version is kept on its entry and hashes the JSON the write already made.
+    const entry = this.entryOf(record);
+    if (entry) return (entry.version ??= hashOf(entryJson(entry)));
+    return hashOf(JSON.stringify(record));
   }
 
   /**
@@ -183,6 +180,14 @@ export class Collection<T extends object> {
     return all.filter((record) => pairs.every(([key, value]) => Object.hasOwn(record, key) && getOwn(record, key) === value));
   }
 
+  /** The entry holding this very record object (durable or queued), if it is still stored. */
+  private entryOf(record: StoredRecord<T>): Entry | undefined {
+    const durable = this.store.durable(this.name).get(record.id);
+    if (durable?.record === record) return durable;
+    const current = this.store.current(this.name, record.id);
+    return current?.record === record ? current : undefined;
+  }
+
   private existing(id: Id, options: WriteOptions): Entry {
     const current = this.store.current(this.name, id);
     if (!current) throw new NotFoundError(this.name, id);
@@ -209,7 +214,7 @@ export class Collection<T extends object> {
   private write(id: Id, data: Record<string, unknown>, nextId?: number): Promise<StoredRecord<T>> {
     const record: Record<string, unknown> = { id };
     for (const key of Object.keys(data)) setOwn(record, key, data[key]);
-    const entry: Entry = { record: deepFreeze(record) as Entry['record'], json: undefined };
+    const entry = newEntry(deepFreeze(record) as Entry['record']);
     return this.stage(id, entry, nextId).then(() => entry.record as StoredRecord<T>);
   }
 
@@ -228,6 +233,10 @@ export class Collection<T extends object> {
       return Promise.reject(error);
     }
   }
+}
+
+function hashOf(json: string): string {
+  return createHash('sha1').update(json).digest('base64url').slice(0, 20);
 }
 
 function dataOf(record: Readonly<Record<string, unknown>>): Record<string, unknown> {

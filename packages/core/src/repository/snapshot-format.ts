@@ -4,10 +4,20 @@ import { deepFreeze, isPlainObject } from './json-value';
 
 export const FORMAT = 'filekeep/1';
 
-/** A stored record and, once computed, its JSON text (records are immutable, so it never changes). */
+/**
+ * A stored record and, once computed, its JSON text and its version (records are immutable, so
+ * neither ever changes). Kept here rather than in WeakMaps keyed by record: a WeakMap entry per
+ * stored record is an ephemeron the garbage collector revisits on every full collection.
+ */
 export interface Entry {
   readonly record: Readonly<Record<string, unknown>> & { readonly id: Id };
   json: string | undefined;
+  version?: string | undefined;
+}
+
+/** A new entry for a (deep-frozen) record; every entry gets the same shape. */
+export function newEntry(record: Entry['record']): Entry {
+  return { record, json: undefined, version: undefined };
 }
 
 export interface CollectionState {
@@ -169,7 +179,7 @@ function parseCollection(file: string, name: string, value: unknown, check: Reco
     seen.add(id);
     const problem = check(name, record);
     if (problem) throw new CorruptDataError(file, `${where}, record id ${JSON.stringify(id)} fails the schema: ${problem}`);
-    entries.push({ record: deepFreeze(record) as Entry['record'], json: undefined });
+    entries.push(newEntry(deepFreeze(record) as Entry['record']));
   });
   if (!isSorted(entries)) entries.sort((a, b) => compareIds(a.record.id, b.record.id));
   return { nextId, records: new Map(entries.map((e) => [e.record.id, e])) };

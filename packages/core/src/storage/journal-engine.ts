@@ -2,7 +2,7 @@ import { CorruptDataError, WriteFailedError } from '../errors';
 import type { FsSeam } from '../fs/seam';
 import { compareIds, isValidId, type Id } from '../repository/ids';
 import { deepFreeze, getOwn, isPlainObject } from '../repository/json-value';
-import { parseSnapshot, type CollectionState, type Entry, type RecordCheck, type SnapshotState } from '../repository/snapshot-format';
+import { newEntry, parseSnapshot, type CollectionState, type Entry, type RecordCheck, type SnapshotState } from '../repository/snapshot-format';
 import { emptyState, fsyncDirectoryOf, readOptionalFile, type BatchChanges, type EngineContext, type StorageEngine } from './engine';
 import { encodeRecord, scanJournal, type JournalRecord } from './journal-format';
 import { journalPathOf, writeSnapshot } from './snapshot-engine';
@@ -267,7 +267,7 @@ function replay(journal: string, state: SnapshotState, records: JournalRecord[],
         if (declared) {
           const problem = check(name, record);
           if (problem) throw corrupt(`record id ${JSON.stringify(id)} fails the schema: ${problem}`);
-          declared.records.set(id, { record: deepFreeze(record) as Entry['record'], json: undefined });
+          declared.records.set(id, newEntry(deepFreeze(record) as Entry['record']));
         } else {
           (target as ForeignCollection).records.set(id, record);
         }
