@@ -6,22 +6,27 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * own changes instead of for everything queued by anyone.
  */
 export class ChangeTracker {
-  private readonly commits = new Set<Promise<void>>();
+  // Nearly every request's changes share one commit: it is kept apart, so that case needs no Set
+  // and its durable() is the commit's own promise, not a Promise.all over it.
+  private first: Promise<void> | undefined;
+  private others: Set<Promise<void>> | undefined;
 
   /** @internal Called by the repository when a change joins a commit. */
   record(commit: Promise<void>): void {
-    this.commits.add(commit);
+    if (this.first === undefined) this.first = commit;
+    else if (commit !== this.first) (this.others ??= new Set()).add(commit);
   }
 
   /** How many distinct commits hold the tracked changes. */
   get size(): number {
-    return this.commits.size;
+    return this.first === undefined ? 0 : 1 + (this.others?.size ?? 0);
   }
 
   /** Resolves when every tracked change is durable; rejects if any of them failed. */
   durable(): Promise<void> {
-    if (this.commits.size === 0) return Promise.resolve();
-    return Promise.all(this.commits).then(() => undefined);
+    if (this.first === undefined) return Promise.resolve();
+    if (this.others === undefined) return this.first;
+    return Promise.all([this.first, ...this.others]).then(() => undefined);
   }
 }
 
