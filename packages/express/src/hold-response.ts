@@ -1,4 +1,4 @@
-import { OutgoingMessage, type ServerResponse } from 'node:http';
+import { OutgoingMessage, ServerResponse } from 'node:http';
 
 type Method = 'writeHead' | 'write' | 'end' | 'flushHeaders';
 type Originals = Pick<ServerResponse, Method>;
@@ -25,11 +25,12 @@ interface Hold {
   queue: Array<[Method, unknown[]]>;
   status: number | undefined;
   owesDrain: boolean;
+  /** Bits (BIT) of the methods whose original is running: a call back into the wrapper from there goes beneath it. */
+  passing: number;
 }
 
 /** Each held response's state; a WeakMap because adding a property to a response is slow. */
 const HOLDS = new WeakMap<ServerResponse, Hold>();
-const stateOf = (res: ServerResponse): Hold => HOLDS.get(res)!;
 
 /**
  * Hold a response before any byte of its head is written: `writeHead`, `write`, `end` and
@@ -38,33 +39,81 @@ const stateOf = (res: ServerResponse): Hold => HOLDS.get(res)!;
  * line can still change when the wait fails.
  *
  * The wrappers stay installed and pass calls through once released, so middleware that wraps these
- * methods later (compression, on-headers) keeps working. They live on a prototype inserted under
- * the response (cached per original prototype; Express swaps every response's prototype the same
- * way), together with a `headersSent` that says true while the response is held: adding own
- * properties to a ServerResponse measured 4-5 µs each, the whole hold 20 µs per request.
+ * methods later (compression, on-headers) keeps working. They never become own properties of the
+ * response (that measured 4-5 µs each) and come with a `headersSent` that says true while the
+ * response is held:
+ * - On an Express app's own response prototype (`app.response`) they are installed once, and
+ *   that app's responses that are not held pass straight through them. Changing each response's
+ *   prototype instead gave every response a new hidden class (about 1 KiB that outlived the
+ *   request), a cost a busy server paid in garbage collection.
+ * - Under any other prototype (shared ones such as `http.ServerResponse.prototype` are never
+ *   changed) the response gets a prototype inserted under it, cached per original prototype.
  * If earlier middleware already put its own wrappers on the response, those are wrapped on the
  * response itself, so nothing they send can bypass the hold.
  */
 export function holdResponse(res: ServerResponse, hooks: HoldHooks): void {
+  const proto = Object.getPrototypeOf(res) as object;
+  const installed = WRAPPED.has(proto) || installOnApp(proto);
   HOLDS.set(res, {
     state: OPEN,
     hooks,
-    original: { writeHead: res.writeHead, write: res.write, end: res.end, flushHeaders: res.flushHeaders },
+    original: { writeHead: originalOf(res, 'writeHead'), write: originalOf(res, 'write'), end: originalOf(res, 'end'), flushHeaders: originalOf(res, 'flushHeaders') } as Originals,
     queue: [],
     status: undefined,
     owesDrain: false,
+    passing: 0,
   });
-  const proto = Object.getPrototypeOf(res) as object;
-  let heldProto = HELD_PROTOTYPES.get(proto);
-  if (!heldProto) HELD_PROTOTYPES.set(proto, (heldProto = Object.create(proto, HELD_PROPERTIES) as object));
-  Object.setPrototypeOf(res, heldProto);
+  if (!installed) {
+    let heldProto = HELD_PROTOTYPES.get(proto);
+    if (!heldProto) {
+      heldProto = Object.create(proto, HELD_PROPERTIES) as object;
+      HELD_PROTOTYPES.set(proto, heldProto);
+      WRAPPED.set(heldProto, methodsOf(proto));
+    }
+    Object.setPrototypeOf(res, heldProto);
+  }
   for (const method of METHODS) {
     if (Object.hasOwn(res, method)) Object.defineProperty(res, method, { configurable: true, writable: true, value: HELD_PROPERTIES[method]!.value });
   }
 }
 
 const METHODS: Method[] = ['writeHead', 'write', 'end', 'flushHeaders'];
+const BIT: Record<Method, number> = { writeHead: 1, write: 2, end: 4, flushHeaders: 8 };
 const HELD_PROTOTYPES = new WeakMap<object, object>();
+/** Every prototype that carries the wrappers as its own properties, with the methods beneath them. */
+const WRAPPED = new WeakMap<object, Originals>();
+
+const methodsOf = (proto: object): Originals => {
+  const { writeHead, write, end, flushHeaders } = proto as Originals;
+  return { writeHead, write, end, flushHeaders };
+};
+
+/**
+ * Install the wrappers on `proto` if it is an Express app's own response prototype (made per app,
+ * with an own `app`); false for any other prototype, which is left alone.
+ */
+function installOnApp(proto: object): boolean {
+  if (!Object.hasOwn(proto, 'app') || proto === ServerResponse.prototype) return false;
+  WRAPPED.set(proto, methodsOf(proto));
+  Object.defineProperties(proto, HELD_PROPERTIES);
+  return true;
+}
+
+/** The method beneath the wrappers in the response's prototype chain. */
+function beneath(res: ServerResponse, method: Method): Originals[Method] {
+  for (let proto = Object.getPrototypeOf(res) as object | null; proto; proto = Object.getPrototypeOf(proto) as object | null) {
+    const methods = WRAPPED.get(proto);
+    if (methods) return methods[method];
+  }
+  // Unreachable: the wrappers are only found through a prototype that carries them.
+  throw new Error('filekeep: a response wrapper was called on a response it is not installed for');
+}
+
+/** What `res[method]` is without this module's wrappers: what a released response calls. */
+function originalOf(res: ServerResponse, method: Method): Originals[Method] {
+  const found = res[method];
+  return found === HELD_PROPERTIES[method]!.value ? beneath(res, method) : found;
+}
 
 const realHeadersSent = Object.getOwnPropertyDescriptor(OutgoingMessage.prototype, 'headersSent')!.get!;
 
@@ -77,17 +126,29 @@ const HELD_PROPERTIES: PropertyDescriptorMap = {
   headersSent: {
     configurable: true,
     get(this: ServerResponse): boolean {
-      return stateOf(this).state === HELD || (realHeadersSent.call(this) as boolean);
+      return HOLDS.get(this)?.state === HELD || (realHeadersSent.call(this) as boolean);
     },
   },
 };
 
 function passThrough(res: ServerResponse, hold: Hold, method: Method, args: unknown[]): unknown {
-  return (hold.original[method] as (...a: unknown[]) => unknown).apply(res, args);
+  const bit = BIT[method];
+  if (hold.passing & bit) return (beneath(res, method) as (...a: unknown[]) => unknown).apply(res, args);
+  hold.passing |= bit;
+  try {
+    return (hold.original[method] as (...a: unknown[]) => unknown).apply(res, args);
+  } finally {
+    hold.passing &= ~bit;
+  }
 }
 
 function held(res: ServerResponse, method: Method, args: unknown[]): unknown {
-  const hold = stateOf(res);
+  const hold = HOLDS.get(res);
+  // Not held: a response of an app the wrappers are installed on (a GET, say).
+  if (hold === undefined) return (beneath(res, method) as (...a: unknown[]) => unknown).apply(res, args);
+  // Middleware that wrapped this method before the hold, on a response whose app already carried
+  // the wrappers, calls them as its "original": from inside the original, go beneath them.
+  if (hold.passing & BIT[method]) return passThrough(res, hold, method, args);
   if (hold.state === RELEASED) return passThrough(res, hold, method, args);
   // The replacement response is out; what the handler still writes has nowhere to go.
   if (hold.state === REPLACED) return method === 'write' ? false : res;

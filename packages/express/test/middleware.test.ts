@@ -110,6 +110,58 @@ describe('filekeep()', () => {
     }
   });
 
+
+  it('holds every later response of the app too when middleware before it wrapped the methods, and lets GETs through', async () => {
+    const events: string[] = [];
+    const fs = new GatedFs(events);
+    const repo = await store.open(fs);
+    const app = express();
+    app.use((_req, res, next) => {
+      // From the second request on, what these wrappers capture is what filekeep left on the app.
+      for (const method of ['writeHead', 'write', 'end'] as const) {
+        const original = res[method] as (...args: unknown[]) => unknown;
+        (res as unknown as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
+          events.push(`wrapped ${method}`);
+          return original.apply(this, args);
+        };
+      }
+      next();
+    });
+    app.use(express.json(), filekeep(repo));
+    app.post('/expenses', (req, res) => {
+      req.repo.collection('expenses').insert(lunch).catch(noop);
+      res.status(201).json({ queued: true });
+      events.push('handler responded');
+    });
+    app.get('/expenses', (req, res) => {
+      res.json(req.repo.collection('expenses').count());
+    });
+    const server = await listen(app);
+    server.server.on('connection', (socket) => {
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((...args: unknown[]) => (events.push('socket write'), write(...args))) as typeof socket.write;
+    });
+    try {
+      for (let round = 1; round <= 3; round++) {
+        events.length = 0;
+        const gate = fs.hold();
+        const response = post(server.port, '/expenses');
+        await gate.reached;
+        expect(events).toEqual(['handler responded']);
+        gate.release();
+        const { status, body } = await response;
+        expect(status).toBe(201);
+        expect(JSON.parse(body)).toEqual({ queued: true });
+        const firstWrite = events.indexOf('socket write');
+        expect(events.slice(0, firstWrite)).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done', 'wrapped end', 'wrapped writeHead']);
+      }
+      events.length = 0;
+      await request(server.server).get('/expenses').expect(200, '3');
+      expect(events.filter((e) => e.startsWith('wrapped'))).toEqual(['wrapped end', 'wrapped writeHead']);
+    } finally {
+      await server.close();
+    }
+  });
   it('waits for its own changes only: a later commit failing does not turn its 201 into a 503', async () => {
     const fs = new GatedFs();
     const repo = await store.open(fs);
