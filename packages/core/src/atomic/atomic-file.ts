@@ -78,7 +78,7 @@ export class AtomicFile {
   async write(chunk: Uint8Array): Promise<void> {
     const fd = this.openFd();
     try {
-      await runJob(this.fs, 'writeTemp', [this.file, fd, chunk]);
+      await runJob(this.fs, 'writeTemp', [this.file, fd, [chunk]]);
     } catch (error) {
       this.fd = undefined;
       throw error;

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import * as path from 'node:path';
 import { FileExistsError, FilekeepError, WriteFailedError } from '../errors';
-import { close, closeAfterReply, fchmod, fdatasync, fsync, ignoringErrors, link, mkdir, open, rename, statMode, unlink, writeAll, type FsProgram } from '../fs/program';
+import { close, closeAfterReply, fchmod, fdatasync, fsync, ignoringErrors, link, mkdir, open, rename, statMode, unlink, writevAll, type FsProgram } from '../fs/program';
 import { errnoCode } from '../fs/seam';
 
 /**
@@ -61,10 +61,10 @@ export function* openTemp(file: TempFile): FsProgram<number> {
   return fd;
 }
 
-/** Append `bytes` to the temp file; on failure the temp file is removed. */
-export function* writeTemp(file: TempFile, fd: number, bytes: Uint8Array): FsProgram<void> {
+/** Append `chunks`, in order, to the temp file; on failure the temp file is removed. */
+export function* writeTemp(file: TempFile, fd: number, chunks: readonly Uint8Array[]): FsProgram<void> {
   try {
-    yield* writeAll(fd, bytes);
+    yield* writevAll(fd, chunks);
   } catch (error) {
     yield* discard(file, fd);
     throw new WriteFailedError(file.target, error, 'write');
@@ -140,7 +140,7 @@ export function* discard(file: TempFile, fd: number): FsProgram<void> {
 /** The whole replace in one program (one worker job): the content is `chunks`, in order. */
 export function* replaceFile(file: TempFile, chunks: readonly Uint8Array[]): FsProgram<void> {
   const fd = yield* openTemp(file);
-  for (const chunk of chunks) yield* writeTemp(file, fd, chunk);
+  yield* writeTemp(file, fd, chunks);
   yield* publish(file, fd);
 }
 

@@ -13,6 +13,7 @@ import type { FsSeam } from './seam';
 export type FsOp =
   | { call: 'open'; path: string; flags: string | number; mode: number }
   | { call: 'write'; fd: number; buffer: Uint8Array; offset: number; length: number }
+  | { call: 'writev'; fd: number; buffers: readonly Uint8Array[] }
   | { call: 'fdatasync' | 'fsync' | 'close' | 'closeAfterReply'; fd: number }
   | { call: 'fchmod'; fd: number; mode: number }
   | { call: 'rename' | 'link'; from: string; to: string }
@@ -26,6 +27,10 @@ export function* open(path: string, flags: string | number, mode = 0o666): FsPro
 }
 export function* write(fd: number, buffer: Uint8Array, offset: number, length: number): FsProgram<number> {
   return (yield { call: 'write', fd, buffer, offset, length }) as number;
+}
+/** writev(2): `buffers` in order at the fd's position; like write(2) it may write fewer bytes. */
+export function* writev(fd: number, buffers: readonly Uint8Array[]): FsProgram<number> {
+  return (yield { call: 'writev', fd, buffers }) as number;
 }
 export function* fdatasync(fd: number): FsProgram<void> {
   yield { call: 'fdatasync', fd };
@@ -83,10 +88,39 @@ export function* writeAll(fd: number, bytes: Uint8Array): FsProgram<void> {
   }
 }
 
+/** At most this many buffers per writev(2) call (Linux's IOV_MAX). */
+const IOV_MAX = 1024;
+
+/**
+ * Write every byte of `buffers`, in order, at the fd's position: one writev(2) for up to IOV_MAX
+ * buffers instead of one write(2) per buffer (a snapshot is hundreds of cached chunks), looping on
+ * short writes.
+ */
+export function* writevAll(fd: number, buffers: readonly Uint8Array[]): FsProgram<void> {
+  let pending = buffers.filter((buffer) => buffer.byteLength > 0);
+  while (pending.length > 0) {
+    const written = yield* writev(fd, pending.length > IOV_MAX ? pending.slice(0, IOV_MAX) : pending);
+    if (written <= 0) throw new Error(`writev returned ${written}`);
+    pending = after(pending, written);
+  }
+}
+
+/** What is left of `buffers` once their first `bytes` bytes are written. */
+function after(buffers: readonly Uint8Array[], bytes: number): Uint8Array[] {
+  let i = 0;
+  while (i < buffers.length && bytes >= buffers[i]!.byteLength) bytes -= buffers[i++]!.byteLength;
+  const rest = buffers.slice(i);
+  if (bytes > 0) rest[0] = rest[0]!.subarray(bytes);
+  return rest;
+}
+
 function performAsync(seam: FsSeam, op: FsOp): Promise<unknown> {
   switch (op.call) {
     case 'open': return seam.open(op.path, op.flags, op.mode);
     case 'write': return seam.write(op.fd, op.buffer, op.offset, op.length);
+    // The seam has no writev: a writev that writes only (part of) its first buffer is a legal
+    // short one, and a seam's write faults apply to it.
+    case 'writev': return seam.write(op.fd, op.buffers[0]!, 0, op.buffers[0]!.byteLength);
     case 'fdatasync': return seam.fdatasync(op.fd);
     case 'fsync': return seam.fsync(op.fd);
     case 'close': return seam.close(op.fd);
@@ -105,6 +139,7 @@ function performSync(op: FsOp, afterReply: number[]): unknown {
     case 'closeAfterReply': return void afterReply.push(op.fd);
     case 'open': return fs.openSync(op.path, op.flags, op.mode);
     case 'write': return fs.writeSync(op.fd, op.buffer, op.offset, op.length);
+    case 'writev': return fs.writevSync(op.fd, op.buffers as Uint8Array[]);
     case 'fdatasync': return fs.fdatasyncSync(op.fd);
     case 'fsync': return fs.fsyncSync(op.fd);
     case 'close': return fs.closeSync(op.fd);
