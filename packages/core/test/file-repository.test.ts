@@ -287,6 +287,19 @@ describe('FileRepository', () => {
       expect((await readDoc()).collections.expenses.records.map((r: { id: number }) => r.id)).toEqual([1, 2]);
     });
 
+    it('never writes a failed update later, when the next commit only inserts', async () => {
+      const fs = new FaultyFs();
+      const repo = track(await open({ fs }));
+      const expenses = repo.collection('expenses');
+      await Promise.all([expenses.insert(lunch), expenses.insert(lunch)]);
+      fs.fail({ call: 'fdatasync', code: 'EIO', nth: 1 });
+      await expect(expenses.update(1, { amount: 99 })).rejects.toBeInstanceOf(WriteFailedError);
+      fs.heal();
+      await expenses.insert({ ...lunch, amount: 3 });
+      expect((await readDoc()).collections.expenses.records.map((r: Expense) => r.amount)).toEqual([12.5, 12.5, 3]);
+      expect(expenses.list().map((r) => r.amount)).toEqual([12.5, 12.5, 3]);
+    });
+
     it('makes flush() reject when the queued changes could not be written', async () => {
       const fs = new FaultyFs();
       const repo = track(await open({ fs }));

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { entryJson, FORMAT, SnapshotSerializer, type Entry } from '../src/repository/snapshot-format';
+import { entryJson, FORMAT, SnapshotSerializer, type Entry, type SectionRecords } from '../src/repository/snapshot-format';
 
 /** The format written the plain way, a string join of everything: the oracle for the cached bytes. */
 function serializeSnapshot(collections: Array<[string, number, Entry[]]>, foreign: Map<string, string>, seq?: number): string {
@@ -38,5 +38,54 @@ describe('SnapshotSerializer', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('writes the same bytes when an insert-only commit passes only its new records, and after a failed commit is reset', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ inserts: fc.nat(600), update: fc.boolean(), fails: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+        (commits) => {
+          const serializer = new SnapshotSerializer();
+          const foreign = new Map<string, string>();
+          let durable: Entry[] = [];
+          let nextId = 1;
+          for (const commit of commits) {
+            const added = Array.from({ length: commit.inserts }, (_, i) => entry(nextId + i, `v${nextId + i}`));
+            let next = durable.concat(added);
+            if (commit.update && next.length > 0) next = next.map((e, i) => (i === 0 ? entry(e.record.id as number, 'changed') : e));
+            const insertOnly = !commit.update;
+            const canAppend = serializer.canAppend('items', durable.length, durable[durable.length - 1]);
+            const records: SectionRecords = insertOnly && canAppend ? { appended: added } : next;
+            const bytes = Buffer.concat(serializer.serialize([['items', nextId + commit.inserts, records]], foreign)).toString('utf8');
+            expect(bytes).toBe(serializeSnapshot([['items', nextId + commit.inserts, next]], foreign));
+            if (commit.fails) {
+              // The write failed: the durable state stays, and the engine resets the serializer.
+              serializer.reset();
+              expect(serializer.canAppend('items', durable.length, durable[durable.length - 1])).toBe(false);
+            } else {
+              durable = next;
+              nextId += commit.inserts;
+            }
+          }
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
+
+  it('reuses the full chunks and encodes only the tail when given appended records', () => {
+    const serializer = new SnapshotSerializer();
+    const first = Array.from({ length: 300 }, (_, i) => entry(i + 1, i));
+    const before = serializer.serialize([['items', 301, first]], new Map());
+    expect(serializer.canAppend('items', 300, first[299])).toBe(true);
+    expect(serializer.canAppend('items', 299, first[298])).toBe(false);
+    const added = [entry(301, 'new')];
+    const after = serializer.serialize([['items', 302, { appended: added }]], new Map());
+    expect(Buffer.concat(after).toString()).toBe(serializeSnapshot([['items', 302, [...first, ...added]]], new Map()));
+    // The first chunk (records 1-256) is the very same bytes object; the tail was encoded again.
+    const chunkOf256 = before.find((piece) => piece.toString().startsWith('{"id":1,') && piece.toString().includes('{"id":256,'));
+    expect(chunkOf256).toBeDefined();
+    expect(after).toContain(chunkOf256);
+    expect(serializer.canAppend('items', 301, added[0])).toBe(true);
   });
 });

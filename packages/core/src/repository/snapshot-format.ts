@@ -77,10 +77,33 @@ function sharedBytes(text: string): Uint8Array {
  * returned as its pieces, never joined: the chunks live in shared memory, so handing them to the
  * fs worker copies nothing, and the worker writes them in order.
  */
+/**
+ * A collection's records for `serialize`: all of them in id order, or (when `canAppend` says the
+ * cache holds exactly the rest) only those appended after the ones it serialized last.
+ */
+export type SectionRecords = Entry[] | { appended: Entry[] };
+
 export class SnapshotSerializer {
   private readonly cache = new Map<string, CachedChunk[]>();
 
-  serialize(collections: Iterable<[string, number, Entry[]]>, foreign: Map<string, string>, seq?: number): Uint8Array[] {
+  /**
+   * Whether the records of `name` serialized last are exactly `count` records ending with `last`, so
+   * that the next call may pass only the records appended since. The caller vouches that the ones
+   * before are the same entries (see `reset`).
+   */
+  canAppend(name: string, count: number, last: Entry | undefined): boolean {
+    const chunks = this.cache.get(name);
+    const tail = chunks?.[chunks.length - 1];
+    if (!chunks || !tail) return false;
+    return (chunks.length - 1) * CHUNK + tail.entries.length === count && tail.entries[tail.entries.length - 1] === last;
+  }
+
+  /** Forget every cached chunk: after a failed write they may hold records that never became durable. */
+  reset(): void {
+    this.cache.clear();
+  }
+
+  serialize(collections: Iterable<[string, number, SectionRecords]>, foreign: Map<string, string>, seq?: number): Uint8Array[] {
     const pieces: Uint8Array[] = [];
     const text = (value: string) => pieces.push(Buffer.from(value));
     const seqLine = seq === undefined ? '' : `\n  "seq": ${seq},`;
@@ -89,7 +112,8 @@ export class SnapshotSerializer {
     for (const [name, nextId, entries] of collections) {
       text(`${first ? '' : ',\n'}    ${JSON.stringify(name)}: {\n      "nextId": ${nextId},\n      "records": `);
       first = false;
-      if (entries.length === 0) text('[]');
+      // Appended records follow cached ones, so that form is never empty.
+      if (Array.isArray(entries) && entries.length === 0) text('[]');
       else {
         text('[\n        ');
         this.records(name, entries, pieces);
@@ -105,24 +129,48 @@ export class SnapshotSerializer {
     return pieces;
   }
 
-  private records(name: string, entries: Entry[], pieces: Uint8Array[]): void {
+  private records(name: string, records: SectionRecords, pieces: Uint8Array[]): void {
+    const chunks = Array.isArray(records) ? this.compared(name, records) : this.appended(name, records.appended);
+    for (let i = 0; i < chunks.length; i++) {
+      if (i > 0) pieces.push(SEPARATOR_BYTES);
+      pieces.push(chunks[i]!.bytes);
+    }
+    this.cache.set(name, chunks);
+  }
+
+  /** Chunks for all `entries`: a cached chunk is reused where it holds the same entry objects. */
+  private compared(name: string, entries: Entry[]): CachedChunk[] {
     const previous = this.cache.get(name) ?? [];
     const chunks: CachedChunk[] = [];
     for (let start = 0, i = 0; start < entries.length; start += CHUNK, i++) {
       const end = Math.min(start + CHUNK, entries.length);
       const cached = previous[i];
-      let chunk: CachedChunk;
-      if (cached && sameEntries(cached.entries, entries, start, end)) chunk = cached;
-      else {
-        const slice = entries.slice(start, end);
-        chunk = { entries: slice, bytes: sharedBytes(slice.map(entryJson).join(RECORD_SEPARATOR)) };
-      }
-      chunks.push(chunk);
-      if (i > 0) pieces.push(SEPARATOR_BYTES);
-      pieces.push(chunk.bytes);
+      chunks.push(cached && sameEntries(cached.entries, entries, start, end) ? cached : chunkOf(entries.slice(start, end)));
     }
-    this.cache.set(name, chunks);
+    return chunks;
   }
+
+  /**
+   * The cached chunks plus `appended`: only the last, partly filled chunk and the new ones are
+   * encoded, and nothing is compared or copied per record, so an insert-only commit does not cost
+   * the size of the collection on this thread.
+   */
+  private appended(name: string, appended: Entry[]): CachedChunk[] {
+    const chunks = this.cache.get(name)!.slice();
+    if (appended.length === 0) return chunks;
+    const tail = chunks[chunks.length - 1]!;
+    let rest = appended;
+    if (tail.entries.length < CHUNK) {
+      chunks.pop();
+      rest = tail.entries.concat(appended);
+    }
+    for (let start = 0; start < rest.length; start += CHUNK) chunks.push(chunkOf(rest.slice(start, start + CHUNK)));
+    return chunks;
+  }
+}
+
+function chunkOf(entries: Entry[]): CachedChunk {
+  return { entries, bytes: sharedBytes(entries.map(entryJson).join(RECORD_SEPARATOR)) };
 }
 
 /** Whether `cached` holds the same entry objects as `entries[start, end)` (compared without a copy). */

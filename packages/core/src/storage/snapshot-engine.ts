@@ -2,7 +2,7 @@ import { replaceFileAtomic } from '../atomic/atomic-file';
 import { FilekeepError, InvalidOptionError, WriteFailedError } from '../errors';
 import { errnoCode, type FsSeam } from '../fs/seam';
 import { compareIds, type Id } from '../repository/ids';
-import { parseSnapshot, SnapshotSerializer, type CollectionState, type Entry, type SnapshotState } from '../repository/snapshot-format';
+import { parseSnapshot, SnapshotSerializer, type CollectionState, type Entry, type SectionRecords, type SnapshotState } from '../repository/snapshot-format';
 import { emptyState, readOptionalFile, type BatchChanges, type EngineContext, type StorageEngine } from './engine';
 
 export const journalPathOf = (file: string): string => `${file}.journal`;
@@ -29,8 +29,14 @@ export class SnapshotEngine implements StorageEngine {
     return parseSnapshot(file, data.bytes.toString('utf8'), this.ctx.collections, this.ctx.check);
   }
 
-  persist(batch: BatchChanges, durable: SnapshotState): Promise<number> {
-    return writeSnapshot(this.ctx.file, this.ctx.fs, this.mode, durable, batch, undefined, this.serializer);
+  async persist(batch: BatchChanges, durable: SnapshotState): Promise<number> {
+    try {
+      return await writeSnapshot(this.ctx.file, this.ctx.fs, this.mode, durable, batch, undefined, this.serializer);
+    } catch (error) {
+      // The cache now holds this batch's records, which are not durable: the next commit starts over.
+      this.serializer.reset();
+      throw error;
+    }
   }
 
   async close(): Promise<void> {}
@@ -49,9 +55,14 @@ export async function writeSnapshot(
   seq: number | undefined,
   serializer: SnapshotSerializer = new SnapshotSerializer(),
 ): Promise<number> {
-  const sections: Array<[string, number, Entry[]]> = [];
+  const sections: Array<[string, number, SectionRecords]> = [];
   for (const [name, state] of durable.collections) {
-    sections.push([name, batch?.nextIds.get(name) ?? state.nextId, mergedEntries(state, batch?.changes.get(name))]);
+    const changes = batch?.changes.get(name);
+    // The serializer last wrote exactly the durable records (a failed write resets it): an
+    // insert-only batch needs only its own records, not a merged copy of the whole collection.
+    const lastId = 'lastId' in state ? state.lastId : undefined;
+    const appended = serializer.canAppend(name, state.records.size, lastId === undefined ? undefined : state.records.get(lastId)) ? appendedOnly(state, changes) : undefined;
+    sections.push([name, batch?.nextIds.get(name) ?? state.nextId, appended ? { appended } : mergedEntries(state, changes)]);
   }
   try {
     // Each record's JSON is cached on its entry, and unchanged chunks of records as bytes.
@@ -61,6 +72,20 @@ export async function writeSnapshot(
   } catch (error) {
     throw error instanceof FilekeepError ? error : new WriteFailedError(file, error, 'serialize');
   }
+}
+
+/** A batch's new records in id order if it only adds ids after the last durable one; else undefined. */
+function appendedOnly(state: CollectionState, changes: Map<Id, Entry | null> | undefined): Entry[] | undefined {
+  if (!changes) return [];
+  const added: Entry[] = [];
+  for (const [id, entry] of changes) {
+    if (!entry || state.records.has(id)) return undefined;
+    added.push(entry);
+  }
+  added.sort((a, b) => compareIds(a.record.id, b.record.id));
+  const last = state.lastId;
+  if (added.length > 0 && (last === undefined || compareIds(added[0]!.record.id, last) <= 0)) return undefined;
+  return added;
 }
 
 /** Durable records with a batch's changes applied, in id order. */
