@@ -24,6 +24,33 @@ function post(port: number, path: string, json?: string): Promise<{ status: numb
   });
 }
 
+/** Push 'socket write' to `events` whenever the server writes to a client socket. */
+function logSocketWrites(server: http.Server, events: string[]): void {
+  server.on('connection', (socket) => {
+    const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+    socket.write = ((...args: unknown[]) => (events.push('socket write'), write(...args))) as typeof socket.write;
+  });
+}
+
+/**
+ * POST /expenses while the data fsync is held: once the handler has responded, not one byte may be
+ * on the socket until the gate opens. Resolves with the events before the first socket write.
+ */
+async function postThroughGate(port: number, fs: GatedFs, events: string[]): Promise<{ before: string[]; body: unknown }> {
+  const gate = fs.hold();
+  try {
+    const response = post(port, '/expenses');
+    await gate.reached;
+    expect(events).toEqual(['handler responded']);
+    gate.release();
+    const { status, body } = await response;
+    expect(status).toBe(201);
+    return { before: events.slice(0, events.indexOf('socket write')), body: JSON.parse(body) };
+  } finally {
+    gate.release();
+  }
+}
+
 describe('filekeep()', () => {
   it('puts the repository on req.repo', async () => {
     const repo = await store.open();
@@ -45,79 +72,25 @@ describe('filekeep()', () => {
       }),
     );
     const server = await listen(app);
-    server.server.on('connection', (socket) => {
-      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-      socket.write = ((...args: unknown[]) => (events.push('socket write'), write(...args))) as typeof socket.write;
-    });
-    const gate = fs.hold();
+    logSocketWrites(server.server, events);
     try {
-      const response = post(server.port, '/expenses');
-      await gate.reached;
-      // The handler has responded and the data fsync is in flight: not one byte may be on the socket.
-      expect(events).toEqual(['handler responded']);
-      gate.release();
-      const { status, body } = await response;
-      expect(status).toBe(201);
-      expect(JSON.parse(body)).toEqual({ queued: true });
-      const firstWrite = events.indexOf('socket write');
-      expect(events.slice(0, firstWrite)).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done']);
+      const { before, body } = await postThroughGate(server.port, fs, events);
+      expect(body).toEqual({ queued: true });
+      expect(before).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done']);
       expect(JSON.parse(await readFile(store.file, 'utf8')).collections.expenses.records).toEqual([{ id: 1, ...lunch }]);
     } finally {
-      gate.release();
       await server.close();
     }
   });
 
-  it('holds the response too when middleware before it wrapped writeHead, write and end (compression style)', async () => {
+  it('holds the response too when middleware before it wrapped writeHead, write and end (compression style), on every request, and lets GETs through', async () => {
     const events: string[] = [];
     const fs = new GatedFs(events);
     const repo = await store.open(fs);
     const app = express();
     app.use((_req, res, next) => {
       // Own-property wrappers that call the methods they captured, as compression and on-headers do.
-      for (const method of ['writeHead', 'write', 'end'] as const) {
-        const original = res[method] as (...args: unknown[]) => unknown;
-        (res as unknown as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
-          events.push(`wrapped ${method}`);
-          return original.apply(this, args);
-        };
-      }
-      next();
-    });
-    app.use(express.json(), filekeep(repo));
-    app.post('/expenses', (req, res) => {
-      req.repo.collection('expenses').insert(lunch).catch(noop);
-      res.status(201).json({ queued: true });
-      events.push('handler responded');
-    });
-    const server = await listen(app);
-    server.server.on('connection', (socket) => {
-      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-      socket.write = ((...args: unknown[]) => (events.push('socket write'), write(...args))) as typeof socket.write;
-    });
-    const gate = fs.hold();
-    try {
-      const response = post(server.port, '/expenses');
-      await gate.reached;
-      expect(events).toEqual(['handler responded']);
-      gate.release();
-      expect((await response).status).toBe(201);
-      const firstWrite = events.indexOf('socket write');
-      expect(events.slice(0, firstWrite)).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done', 'wrapped end', 'wrapped writeHead']);
-    } finally {
-      gate.release();
-      await server.close();
-    }
-  });
-
-
-  it('holds every later response of the app too when middleware before it wrapped the methods, and lets GETs through', async () => {
-    const events: string[] = [];
-    const fs = new GatedFs(events);
-    const repo = await store.open(fs);
-    const app = express();
-    app.use((_req, res, next) => {
-      // From the second request on, what these wrappers capture is what filekeep left on the app.
+      // From the second request on, what they capture is what filekeep left on the app.
       for (const method of ['writeHead', 'write', 'end'] as const) {
         const original = res[method] as (...args: unknown[]) => unknown;
         (res as unknown as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
@@ -137,23 +110,13 @@ describe('filekeep()', () => {
       res.json(req.repo.collection('expenses').count());
     });
     const server = await listen(app);
-    server.server.on('connection', (socket) => {
-      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-      socket.write = ((...args: unknown[]) => (events.push('socket write'), write(...args))) as typeof socket.write;
-    });
+    logSocketWrites(server.server, events);
     try {
       for (let round = 1; round <= 3; round++) {
         events.length = 0;
-        const gate = fs.hold();
-        const response = post(server.port, '/expenses');
-        await gate.reached;
-        expect(events).toEqual(['handler responded']);
-        gate.release();
-        const { status, body } = await response;
-        expect(status).toBe(201);
-        expect(JSON.parse(body)).toEqual({ queued: true });
-        const firstWrite = events.indexOf('socket write');
-        expect(events.slice(0, firstWrite)).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done', 'wrapped end', 'wrapped writeHead']);
+        const { before, body } = await postThroughGate(server.port, fs, events);
+        expect(body).toEqual({ queued: true });
+        expect(before).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done', 'wrapped end', 'wrapped writeHead']);
       }
       events.length = 0;
       await request(server.server).get('/expenses').expect(200, '3');
@@ -162,6 +125,7 @@ describe('filekeep()', () => {
       await server.close();
     }
   });
+
   it('waits for its own changes only: a later commit failing does not turn its 201 into a 503', async () => {
     const fs = new GatedFs();
     const repo = await store.open(fs);
