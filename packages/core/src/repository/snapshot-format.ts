@@ -67,6 +67,12 @@ function sharedBytes(text: string): Uint8Array {
 }
 
 /**
+ * A collection's records for `serialize`: all of them in id order, or (when `canAppend` says the
+ * cache holds exactly the rest) only those appended after the ones it serialized last.
+ */
+export type SectionRecords = Entry[] | { appended: Entry[] };
+
+/**
  * The snapshot document: human-readable, one record per line in id order, so a person can read and
  * diff it. `seq` (journal engine only) goes after `"format"`; without it the output is what the
  * snapshot engine always wrote.
@@ -77,12 +83,6 @@ function sharedBytes(text: string): Uint8Array {
  * returned as its pieces, never joined: the chunks live in shared memory, so handing them to the
  * fs worker copies nothing, and the worker writes them in order.
  */
-/**
- * A collection's records for `serialize`: all of them in id order, or (when `canAppend` says the
- * cache holds exactly the rest) only those appended after the ones it serialized last.
- */
-export type SectionRecords = Entry[] | { appended: Entry[] };
-
 export class SnapshotSerializer {
   private readonly cache = new Map<string, CachedChunk[]>();
 
