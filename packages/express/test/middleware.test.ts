@@ -33,13 +33,13 @@ function logSocketWrites(server: http.Server, events: string[]): void {
 }
 
 /**
- * POST /expenses while the data fsync is held: once the handler has responded, not one byte may be
+ * POST to `path` while the data fsync is held: once the handler has responded, not one byte may be
  * on the socket until the gate opens. Resolves with the events before the first socket write.
  */
-async function postThroughGate(port: number, fs: GatedFs, events: string[]): Promise<{ before: string[]; body: unknown }> {
+async function postThroughGate(port: number, fs: GatedFs, events: string[], path = '/expenses'): Promise<{ before: string[]; body: unknown }> {
   const gate = fs.hold();
   try {
-    const response = post(port, '/expenses');
+    const response = post(port, path);
     await gate.reached;
     expect(events).toEqual(['handler responded']);
     gate.release();
@@ -121,6 +121,33 @@ describe('filekeep()', () => {
       events.length = 0;
       await request(server.server).get('/expenses').expect(200, '3');
       expect(events.filter((e) => e.startsWith('wrapped'))).toEqual(['wrapped end', 'wrapped writeHead']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('holds a response sent by a sub-app mounted after it, whose prototype Express swaps', async () => {
+    const events: string[] = [];
+    const fs = new GatedFs(events);
+    const repo = await store.open(fs);
+    const api = express();
+    api.post('/expenses', (req, res) => {
+      req.repo.collection('expenses').insert(lunch).catch(noop);
+      res.status(201).json({ queued: true });
+      events.push('handler responded');
+    });
+    const app = express();
+    app.use(express.json(), filekeep(repo));
+    app.use('/api', api);
+    const server = await listen(app);
+    logSocketWrites(server.server, events);
+    try {
+      for (let round = 1; round <= 2; round++) {
+        events.length = 0;
+        const { before, body } = await postThroughGate(server.port, fs, events, '/api/expenses');
+        expect(body).toEqual({ queued: true });
+        expect(before).toEqual(['handler responded', 'fdatasync done', 'rename done', 'fsync done']);
+      }
     } finally {
       await server.close();
     }
