@@ -43,9 +43,11 @@ const HOLDS = new WeakMap<ServerResponse, Hold>();
  * response (that measured 4-5 µs each) and come with a `headersSent` that says true while the
  * response is held:
  * - On an Express app's own response prototype (`app.response`) they are installed once, and
- *   that app's responses that are not held pass straight through them. Changing each response's
- *   prototype instead gave every response a new hidden class (about 1 KiB that outlived the
- *   request), a cost a busy server paid in garbage collection.
+ *   that app's responses that are not held pass straight through them. A sub-app mounted on it
+ *   inherits them (Express chains the sub-app's `response` to the parent's), so its responses stay
+ *   held although Express swaps their prototype. Changing each response's prototype instead lost
+ *   the wrappers in a sub-app, and gave every response a new hidden class (about 1 KiB that
+ *   outlived the request), a cost a busy server paid in garbage collection.
  * - Under any other prototype (shared ones such as `http.ServerResponse.prototype` are never
  *   changed) the response gets a prototype inserted under it, cached per original prototype.
  * If earlier middleware already put its own wrappers on the response, those are wrapped on the
