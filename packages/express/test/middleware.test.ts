@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import request from 'supertest';
 import { FaultyFs } from '@filekeep/core';
 import { filekeep, resource } from '@filekeep/express';
-import express from 'express';
+import express, { type RequestHandler } from 'express';
 import { createApp, deferred, GatedFs, listen, lunch, taxi, useRepository } from './helpers/setup';
 
 const store = useRepository();
@@ -22,6 +22,15 @@ function post(port: number, path: string, json?: string): Promise<{ status: numb
     req.on('error', reject);
     req.end(json);
   });
+}
+
+/** A handler that queues an insert without awaiting it and answers 201 at once: only the hold can keep the 201 back. */
+function queueAndAnswer(events: string[]): RequestHandler {
+  return (req, res) => {
+    req.repo.collection('expenses').insert(lunch).catch(noop);
+    res.status(201).json({ queued: true });
+    events.push('handler responded');
+  };
 }
 
 /** Push 'socket write' to `events` whenever the server writes to a client socket. */
@@ -101,11 +110,7 @@ describe('filekeep()', () => {
       next();
     });
     app.use(express.json(), filekeep(repo));
-    app.post('/expenses', (req, res) => {
-      req.repo.collection('expenses').insert(lunch).catch(noop);
-      res.status(201).json({ queued: true });
-      events.push('handler responded');
-    });
+    app.post('/expenses', queueAndAnswer(events));
     app.get('/expenses', (req, res) => {
       res.json(req.repo.collection('expenses').count());
     });
@@ -131,11 +136,7 @@ describe('filekeep()', () => {
     const fs = new GatedFs(events);
     const repo = await store.open(fs);
     const api = express();
-    api.post('/expenses', (req, res) => {
-      req.repo.collection('expenses').insert(lunch).catch(noop);
-      res.status(201).json({ queued: true });
-      events.push('handler responded');
-    });
+    api.post('/expenses', queueAndAnswer(events));
     const app = express();
     app.use(express.json(), filekeep(repo));
     app.use('/api', api);
