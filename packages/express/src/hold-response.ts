@@ -135,7 +135,6 @@ const HELD_PROPERTIES: PropertyDescriptorMap = {
 
 function passThrough(res: ServerResponse, hold: Hold, method: Method, args: unknown[]): unknown {
   const bit = BIT[method];
-  if (hold.passing & bit) return (beneath(res, method) as (...a: unknown[]) => unknown).apply(res, args);
   hold.passing |= bit;
   try {
     return (hold.original[method] as (...a: unknown[]) => unknown).apply(res, args);
@@ -146,11 +145,10 @@ function passThrough(res: ServerResponse, hold: Hold, method: Method, args: unkn
 
 function held(res: ServerResponse, method: Method, args: unknown[]): unknown {
   const hold = HOLDS.get(res);
-  // Not held: a response of an app the wrappers are installed on (a GET, say).
-  if (hold === undefined) return (beneath(res, method) as (...a: unknown[]) => unknown).apply(res, args);
-  // Middleware that wrapped this method before the hold, on a response whose app already carried
-  // the wrappers, calls them as its "original": from inside the original, go beneath them.
-  if (hold.passing & BIT[method]) return passThrough(res, hold, method, args);
+  // Straight beneath the wrappers: a response that is not held (a GET on an app that carries them),
+  // or a call from inside this method's original (middleware that wrapped it before the hold, on an
+  // app that already carried the wrappers, captured them as its "original").
+  if (hold === undefined || hold.passing & BIT[method]) return (beneath(res, method) as (...a: unknown[]) => unknown).apply(res, args);
   if (hold.state === RELEASED) return passThrough(res, hold, method, args);
   // The replacement response is out; what the handler still writes has nowhere to go.
   if (hold.state === REPLACED) return method === 'write' ? false : res;
