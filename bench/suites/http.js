@@ -112,23 +112,6 @@ function servers(ctx) {
   ];
 }
 
-/** One row from several runs of the same server: mean rates and latencies, summed counts. */
-function meanOfRuns(runs) {
-  const mean = (key) => runs.reduce((sum, r) => sum + r[key], 0) / runs.length;
-  const sum = (key) => runs.reduce((total, r) => total + r[key], 0);
-  return {
-    reqPerSec: mean('reqPerSec'),
-    p50: mean('p50'),
-    p99: mean('p99'),
-    errors: sum('errors'),
-    non2xx: sum('non2xx'),
-    acked: sum('acked'),
-    unreadable: sum('unreadable'),
-    missing: sum('missing'),
-    corrupt: runs.find((r) => r.corrupt)?.corrupt ?? null,
-  };
-}
-
 function runAutocannon(port, durationSec) {
   const acked = [];
   let unreadable = 0;
@@ -158,7 +141,8 @@ function runAutocannon(port, durationSec) {
   return withTimeout(done, (durationSec + 30) * 1000, 'autocannon').then((result) => ({ result, acked, unreadable }));
 }
 
-async function measure(ctx, server, count, durationSec) {
+/** Seeds `server`'s data at `count` records and starts it; `stop()` SIGKILLs it and reads its file. */
+async function launch(ctx, server, count) {
   const dir = ctx.mkdir(`http-${server.key}-${count}`);
   const setup = await server.prepare(dir, count);
   const port = await freePort();
@@ -172,26 +156,111 @@ async function measure(ctx, server, count, durationSec) {
     cwd: dir,
     logFile: path.join(dir, 'server.log'),
   });
-  let run;
-  try {
-    run = await runAutocannon(port, durationSec);
-  } finally {
-    await killServer(child);
-  }
-  const { result, acked, unreadable } = run;
-  const onDisk = await (setup.readIds ?? readIds)(setup.dataFile);
-  const missing = acked.filter((id) => !onDisk.ids.has(id)).length;
   return {
-    reqPerSec: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-    acked: acked.length,
-    unreadable,
-    missing,
+    port,
+    stop: async () => {
+      await killServer(child);
+      return (setup.readIds ?? readIds)(setup.dataFile);
+    },
+  };
+}
+
+/** Accumulates a server's autocannon slices into one row. */
+function newTally() {
+  return { requests: 0, seconds: 0, p50s: [], p99: 0, errors: 0, non2xx: 0, acked: [], unreadable: 0 };
+}
+
+/** `timed: false` (a warm-up): only its acknowledged ids count, for the loss check. */
+function addSlice(tally, { result, acked, unreadable }, timed = true) {
+  tally.acked.push(...acked);
+  tally.unreadable += unreadable;
+  if (!timed) return;
+  tally.requests += result.requests.total;
+  tally.seconds += result.duration;
+  tally.p50s.push(result.latency.p50);
+  tally.p99 = Math.max(tally.p99, result.latency.p99);
+  tally.errors += result.errors + result.timeouts;
+  tally.non2xx += result.non2xx;
+}
+
+function rowOf(tally, onDisk) {
+  return {
+    reqPerSec: tally.requests / tally.seconds,
+    p50: tally.p50s.reduce((sum, v) => sum + v, 0) / tally.p50s.length,
+    p99: tally.p99,
+    errors: tally.errors,
+    non2xx: tally.non2xx,
+    acked: tally.acked.length,
+    unreadable: tally.unreadable,
+    missing: tally.acked.filter((id) => !onDisk.ids.has(id)).length,
     corrupt: onDisk.corrupt,
   };
+}
+
+/**
+ * Runs `group` side by side: every server is started, then each gets `durationSec` of load in
+ * `slices` turns, round robin, so drift of a shared machine falls on all of them alike (one 10 s
+ * run of the same server here moved by 40% within a bench run, 4,451 vs 6,181 req/s). An idle
+ * server waits while another is loaded.
+ */
+async function measureGroup(ctx, group, count, { durationSec, slices, warmUpSec }, results) {
+  const running = [];
+  for (const server of group) {
+    const id = `${server.key}:${count}`;
+    const skipped = server.skip ?? (count > 0 ? server.skipSeeded : null);
+    if (skipped) {
+      results.set(id, { skipped });
+      continue;
+    }
+    try {
+      running.push({ server, id, handle: await launch(ctx, server, count), tally: newTally(), failed: null, done: false });
+    } catch (err) {
+      results.set(id, { failed: err.message.split('\n')[0] });
+      ctx.progress(`http: ${server.name} @ ${num(count)} records failed to start: ${err.message}`);
+    }
+  }
+  // Killed right after its last turn, so a server that acknowledges before it writes has no idle
+  // time to catch up before the "crash".
+  const finish = async (entry) => {
+    if (entry.done) return;
+    entry.done = true;
+    const onDisk = await entry.handle.stop();
+    const { server, id, tally, failed } = entry;
+    if (failed) {
+      results.set(id, { failed });
+      ctx.progress(`http: ${server.name} @ ${num(count)} records failed: ${failed}`);
+      return;
+    }
+    const row = rowOf(tally, onDisk);
+    results.set(id, row);
+    ctx.progress(`http: ${server.name} @ ${num(count)} records: ${num(row.reqPerSec)} req/s, ${row.missing} missing${row.corrupt ? ` (file ${row.corrupt})` : ''}`);
+  };
+  try {
+    // An untimed warm-up each first: with the load in turns, a cold start would otherwise fall on
+    // the first turn alone and set that server's worst p99. Quick mode skips it to fit its minute.
+    for (const entry of running) {
+      if (!warmUpSec) break;
+      try {
+        addSlice(entry.tally, await runAutocannon(entry.handle.port, warmUpSec), false);
+      } catch (err) {
+        entry.failed = err.message.split('\n')[0];
+        await finish(entry);
+      }
+    }
+    for (let slice = 0; slice < slices; slice++) {
+      for (const entry of running) {
+        if (entry.done) continue;
+        try {
+          addSlice(entry.tally, await runAutocannon(entry.handle.port, durationSec / slices));
+        } catch (err) {
+          entry.failed = err.message.split('\n')[0];
+        }
+        if (entry.failed || slice === slices - 1) await finish(entry);
+      }
+    }
+  } finally {
+    for (const entry of running) await finish(entry);
+  }
 }
 
 async function run(ctx) {
@@ -199,33 +268,15 @@ async function run(ctx) {
   const list = servers(ctx);
   const results = new Map(); // `${key}:${count}` → result, or { skipped } / { failed }
 
-  // The ceiling runs right before and right after the filekeep servers, and its row is the mean
-  // of the two: on a shared host one 10 s run of the same server drifted by 40% within a bench run
-  // (4,096 vs 5,759 req/s), which a single ceiling run minutes away from filekeep's would pass on
-  // to every ratio.
-  const order = [...list.filter((s) => s.key === 'memory'), ...list.filter((s) => s.key.startsWith('filekeep')), ...list.filter((s) => s.key === 'memory'), ...list.filter((s) => s.key !== 'memory' && !s.key.startsWith('filekeep'))];
-  const ceilingRuns = new Map(); // count → results of the two ceiling runs
+  // filekeep's servers and the ceiling share their time in slices (see measureGroup): their
+  // ratios are the targets. The other servers are each run alone, in one piece.
+  const sideBySide = list.filter((s) => s.key === 'memory' || s.key.startsWith('filekeep'));
+  const alone = list.filter((s) => !sideBySide.includes(s));
+  const slices = ctx.quick ? 2 : 5;
+  const warmUpSec = ctx.quick ? 0 : 1;
   for (const count of RECORD_COUNTS) {
-    for (const server of order) {
-      const id = `${server.key}:${count}`;
-      const skipped = server.skip ?? (count > 0 ? server.skipSeeded : null);
-      if (skipped) {
-        results.set(id, { skipped });
-        continue;
-      }
-      try {
-        const r = await measure(ctx, server, count, durationSec);
-        if (server.key === 'memory') {
-          const runs = [...(ceilingRuns.get(count) ?? []), r];
-          ceilingRuns.set(count, runs);
-          results.set(id, meanOfRuns(runs));
-        } else results.set(id, r);
-        ctx.progress(`http: ${server.name} @ ${num(count)} records: ${num(r.reqPerSec)} req/s, ${r.missing} missing${r.corrupt ? ` (file ${r.corrupt})` : ''}`);
-      } catch (err) {
-        results.set(id, { failed: err.message.split('\n')[0] });
-        ctx.progress(`http: ${server.name} @ ${num(count)} records failed: ${err.message}`);
-      }
-    }
+    await measureGroup(ctx, sideBySide, count, { durationSec, slices, warmUpSec }, results);
+    for (const server of alone) await measureGroup(ctx, [server], count, { durationSec, slices: 1, warmUpSec }, results);
   }
 
   ctx.results.http = { servers: list, results, recordCounts: RECORD_COUNTS };
@@ -263,7 +314,7 @@ async function run(ctx) {
       return {
         notes: [
           `autocannon in the bench process, ${CONNECTIONS} connections, ${durationSec} s per server${ctx.quick ? ' (quick mode)' : ''}; each server in its own child process on ${HOST}. On a 2-core machine the load generator and the server share the CPU.`,
-          `The in-memory ceiling ran twice per record count, right before and right after the filekeep servers; its row is the mean of the two runs (${RECORD_COUNTS.map((n) => `${num(n)} records: ${(ceilingRuns.get(n) ?? []).map((r) => num(r.reqPerSec)).join(' and ')} req/s`).join('; ')}).`,
+          `filekeep's servers and the in-memory ceiling ran side by side: all started${warmUpSec ? ` and warmed up (${warmUpSec} s of the same load each, untimed)` : ''}, then loaded in turns of ${num(durationSec / slices)} s, round robin, ${slices} turns each (${durationSec} s in all), so that the machine's drift falls on them alike; their req/s is requests over the time loaded, p50 the mean of the turns', p99 the worst turn's. The other servers ran alone: ${warmUpSec ? 'the same warm-up, then ' : ''}${durationSec} s in one piece.`,
           "The diagnostic row runs the ceiling's own app (`express.json()` and one POST route: no request log, no ETag, no problem details) on a filekeep repository with the journal engine and the `filekeep()` middleware (`servers/filekeep-minimal.js`): what is left between it and the ceiling is durability, what is between it and the example app is the example app's features.",
           'Body: one expense record (`description`, `amount`, `category`, `date`). The seeded records are in the data file before the server starts.',
           'Lost: ids of 2xx responses received by autocannon that are not in the data file after the server is SIGKILLed at the end of the run (a crash, as far as the server can tell).',
