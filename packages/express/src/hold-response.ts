@@ -29,8 +29,13 @@ interface Hold {
   passing: number;
 }
 
-/** Each held response's state; a WeakMap because adding a property to a response is slow. */
-const HOLDS = new WeakMap<ServerResponse, Hold>();
+/**
+ * Each held response's state, on the response under a symbol. Not a WeakMap: a WeakMap that
+ * outlives its keys keeps its table in old space, and one entry per request grows that table
+ * until a mark-compact clears it.
+ */
+const HOLD = Symbol('filekeep.hold');
+type WithHold = ServerResponse & { [HOLD]?: Hold };
 
 /**
  * Hold a response before any byte of its head is written: `writeHead`, `write`, `end` and
@@ -56,7 +61,7 @@ const HOLDS = new WeakMap<ServerResponse, Hold>();
 export function holdResponse(res: ServerResponse, hooks: HoldHooks): void {
   const proto = Object.getPrototypeOf(res) as object;
   const installed = WRAPPED.has(proto) || installOnApp(proto);
-  HOLDS.set(res, {
+  (res as WithHold)[HOLD] = {
     state: OPEN,
     hooks,
     original: { writeHead: originalOf(res, 'writeHead'), write: originalOf(res, 'write'), end: originalOf(res, 'end'), flushHeaders: originalOf(res, 'flushHeaders') } as Originals,
@@ -64,7 +69,7 @@ export function holdResponse(res: ServerResponse, hooks: HoldHooks): void {
     status: undefined,
     owesDrain: false,
     passing: 0,
-  });
+  };
   if (!installed) {
     let heldProto = HELD_PROTOTYPES.get(proto);
     if (!heldProto) {
@@ -128,7 +133,7 @@ const HELD_PROPERTIES: PropertyDescriptorMap = {
   headersSent: {
     configurable: true,
     get(this: ServerResponse): boolean {
-      return HOLDS.get(this)?.state === HELD || (realHeadersSent.call(this) as boolean);
+      return (this as WithHold)[HOLD]?.state === HELD || (realHeadersSent.call(this) as boolean);
     },
   },
 };
@@ -144,7 +149,7 @@ function passThrough(res: ServerResponse, hold: Hold, method: Method, args: unkn
 }
 
 function held(res: ServerResponse, method: Method, args: unknown[]): unknown {
-  const hold = HOLDS.get(res);
+  const hold = (res as WithHold)[HOLD];
   // Straight beneath the wrappers: a response that is not held (a GET on an app that carries them),
   // or a call from inside this method's original (middleware that wrapped it before the hold, on an
   // app that already carried the wrappers, captured them as its "original").

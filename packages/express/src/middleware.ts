@@ -72,7 +72,7 @@ export function filekeep<M extends CollectionTypes<M>>(repo: FileRepository<M>, 
     // through them (or used a collection captured elsewhere) waits for everything queued so far.
     // An explicit view, not AsyncLocalStorage: on Node 20 that costs a quarter of the throughput.
     const tracker = new ChangeTracker();
-    trackers.set(req, tracker);
+    (req as TrackedRequest)[TRACKER] = tracker;
     req.repo = injected.tracked(tracker);
     holdResponse(res, {
       wait: () => (tracker.size > 0 ? tracker.durable() : repo.flush()),
@@ -88,10 +88,12 @@ export function filekeep<M extends CollectionTypes<M>>(repo: FileRepository<M>, 
   };
 }
 
-const trackers = new WeakMap<Request, ChangeTracker>();
+// On the request under a symbol, not in a WeakMap: see HOLD in hold-response.ts.
+const TRACKER = Symbol('filekeep.tracker');
+type TrackedRequest = Request & { [TRACKER]?: ChangeTracker };
 
 /** `collection` as seen by this request: its changes are what the response waits for. */
 export function forRequest<T extends object>(collection: Collection<T>, req: Request): Collection<T> {
-  const tracker = trackers.get(req);
+  const tracker = (req as TrackedRequest)[TRACKER];
   return tracker ? collection.tracked(tracker) : collection;
 }
