@@ -215,7 +215,7 @@ async function measureGroup(ctx, group, count, { durationSec, slices, warmUpSec 
     try {
       running.push({ server, id, handle: await launch(ctx, server, count), tally: newTally(), failed: null, done: false });
     } catch (err) {
-      results.set(id, { failed: err.message.split('\n')[0] });
+      results.set(id, { failed: firstLine(err) });
       ctx.progress(`http: ${server.name} @ ${num(count)} records failed to start: ${err.message}`);
     }
   }
@@ -235,33 +235,29 @@ async function measureGroup(ctx, group, count, { durationSec, slices, warmUpSec 
     results.set(id, row);
     ctx.progress(`http: ${server.name} @ ${num(count)} records: ${num(row.reqPerSec)} req/s, ${row.missing} missing${row.corrupt ? ` (file ${row.corrupt})` : ''}`);
   };
+  /** One turn of load; a server whose turn fails, or that has had its last turn, is finished. */
+  const turn = async (entry, seconds, { timed, last }) => {
+    if (entry.done) return;
+    try {
+      addSlice(entry.tally, await runAutocannon(entry.handle.port, seconds), timed);
+    } catch (err) {
+      entry.failed = firstLine(err);
+    }
+    if (entry.failed || last) await finish(entry);
+  };
   try {
     // An untimed warm-up each first: with the load in turns, a cold start would otherwise fall on
     // the first turn alone and set that server's worst p99. Quick mode skips it to fit its minute.
-    for (const entry of running) {
-      if (!warmUpSec) break;
-      try {
-        addSlice(entry.tally, await runAutocannon(entry.handle.port, warmUpSec), false);
-      } catch (err) {
-        entry.failed = err.message.split('\n')[0];
-        await finish(entry);
-      }
-    }
+    if (warmUpSec) for (const entry of running) await turn(entry, warmUpSec, { timed: false, last: false });
     for (let slice = 0; slice < slices; slice++) {
-      for (const entry of running) {
-        if (entry.done) continue;
-        try {
-          addSlice(entry.tally, await runAutocannon(entry.handle.port, durationSec / slices));
-        } catch (err) {
-          entry.failed = err.message.split('\n')[0];
-        }
-        if (entry.failed || slice === slices - 1) await finish(entry);
-      }
+      for (const entry of running) await turn(entry, durationSec / slices, { timed: true, last: slice === slices - 1 });
     }
   } finally {
     for (const entry of running) await finish(entry);
   }
 }
+
+const firstLine = (err) => String(err?.message ?? err).split('\n')[0];
 
 async function run(ctx) {
   const durationSec = durationFor(ctx);
