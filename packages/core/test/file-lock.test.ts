@@ -85,7 +85,8 @@ describe('updateJsonAtomic()', () => {
     const file = tmp.file('counter.json');
     const children = Array.from({ length: 10 }, () => startChild(fixture('counter.js'), [file, '100']));
     const results = await Promise.all(children.map((c) => c.exited));
-    expect(results.every((r) => r.code === 0)).toBe(true);
+    // A failing child's own error says why; the exit code alone does not.
+    expect(results.map((r, i) => (r.code === 0 ? 'ok' : `exit ${r.code ?? r.signal}: ${children[i]!.stderr()}`))).toEqual(children.map(() => 'ok'));
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ count: 1000 });
     expect(await tmp.list()).toEqual(['counter.json']);
   }, 120_000);

@@ -9,6 +9,8 @@ export interface RunningChild {
   /** Resolves with the first stdout line matching `pattern`. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Everything the child wrote to stderr so far. */
+  stderr(): string;
 }
 
 /** Start a fixture script with node; stdout is collected line by line. */
@@ -39,6 +41,7 @@ export function startChild(script: string, args: string[] = [], env: NodeJS.Proc
     child,
     lines,
     exited,
+    stderr: () => stderr,
     waitFor(pattern, timeoutMs = 10_000) {
       const seen = lines.find((line) => pattern.test(line));
       if (seen !== undefined) return Promise.resolve(seen);
