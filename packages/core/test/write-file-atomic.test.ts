@@ -24,6 +24,41 @@ describe('writeFileAtomic()', () => {
     expect(await tmp.list()).toEqual(['a.txt', 'b.bin', 'c.bin']);
   });
 
+  it('writes large strings in any encoding byte for byte, also when the memory for them is reused', async () => {
+    const text = 'é€x'.repeat(40_000); // 240,000 bytes of UTF-8, above the size written from shared memory
+    const base64 = Buffer.alloc(150_000, 0xab).toString('base64');
+    for (let round = 0; round < 2; round++) {
+      await writeFileAtomic(tmp.file('utf8.txt'), text);
+      await writeFileAtomic(tmp.file('b64.bin'), base64, { encoding: 'base64' });
+      expect(await readFile(tmp.file('utf8.txt'), 'utf8')).toBe(text);
+      expect((await readFile(tmp.file('b64.bin'))).equals(Buffer.alloc(150_000, 0xab))).toBe(true);
+    }
+  });
+
+  it('gives each of many concurrent large writes its own bytes', async () => {
+    // Equal sizes, so any memory handed back too early would be taken by another write in flight.
+    const contents = Array.from({ length: 6 }, (_, i) => String.fromCharCode(97 + i).repeat(200_000));
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(contents.map((text, i) => writeFileAtomic(tmp.file(`f${i}.txt`), i % 2 ? Buffer.from(text) : text)));
+      for (const [i, text] of contents.entries()) expect(await readFile(tmp.file(`f${i}.txt`), 'utf8')).toBe(text);
+    }
+  });
+
+  it("leaves the caller's buffer intact and usable, small or large", async () => {
+    for (const size of [100, 300_000]) {
+      const owned = new Uint8Array(size).fill(7);
+      const view = Buffer.alloc(size + 10, 9).subarray(5, size + 5);
+      await writeFileAtomic(tmp.file('owned.bin'), owned);
+      await writeFileAtomic(tmp.file('view.bin'), view);
+      expect(owned.byteLength).toBe(size);
+      expect(owned.every((b) => b === 7)).toBe(true);
+      expect(view.byteLength).toBe(size);
+      expect(view.every((b) => b === 9)).toBe(true);
+      expect((await readFile(tmp.file('owned.bin'))).equals(Buffer.from(owned))).toBe(true);
+      expect((await readFile(tmp.file('view.bin'))).equals(view)).toBe(true);
+    }
+  });
+
   it('replaces an existing file and keeps its mode by default', async () => {
     const file = tmp.file('data.json');
     await writeFile(file, 'old');

@@ -1,4 +1,4 @@
-import { forWorker } from '../worker/run-job';
+import { bytesForWorker } from '../worker/worker-bytes';
 import { replaceFileAtomic, type AtomicWriteOptions } from './atomic-file';
 
 export type { AtomicWriteOptions } from './atomic-file';
@@ -20,10 +20,12 @@ export async function writeFileAtomic(
   data: string | Uint8Array,
   options: WriteFileAtomicOptions = {},
 ): Promise<void> {
-  const bytes = typeof data === 'string' ? Buffer.from(data, options.encoding ?? 'utf8') : data;
-  // A string's bytes are ours to give away; a caller's buffer is copied.
-  const posted = forWorker(bytes, typeof data === 'string');
-  await replaceFileAtomic(target, [posted.bytes], options, posted.transfer);
+  const posted = bytesForWorker(data, options.encoding);
+  try {
+    await replaceFileAtomic(target, [posted.bytes], options, posted.transfer);
+  } finally {
+    posted.release();
+  }
 }
 
 export interface WriteJsonAtomicOptions extends AtomicWriteOptions {

@@ -22,16 +22,15 @@ export function runJob<K extends JobName>(fs: FsSeam, name: K, args: Parameters<
 }
 
 /**
- * `bytes` ready to post to the worker. Structured clone copies a view's whole ArrayBuffer (a small
- * Buffer is a view into an 8 KiB pool, a slice may be a view into something huge), so a view that
- * does not own its memory is first copied to exactly its range. `giveUp`: the caller will not use
- * `bytes` again, so an owned buffer is moved (transferred) rather than copied.
+ * `bytes` ready to post to the worker. `giveUp`: the caller will not use `bytes` again, so a buffer
+ * that owns its memory is moved (transferred). Anything else is first copied to exactly its range
+ * and the copy moved: structured clone would copy a view's whole ArrayBuffer (a small Buffer is a
+ * view into an 8 KiB pool), and copies twice (serialize, then deserialize in the worker).
  */
 export function forWorker(bytes: Uint8Array, giveUp: boolean): { bytes: Uint8Array; transfer: ArrayBuffer[] } {
   const memory = bytes.buffer;
-  const owned = memory instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === memory.byteLength;
-  if (owned) return { bytes, transfer: giveUp ? [memory] : [] };
   if (memory instanceof SharedArrayBuffer) return { bytes, transfer: [] }; // shared, not copied
+  if (giveUp && bytes.byteOffset === 0 && bytes.byteLength === memory.byteLength) return { bytes, transfer: [memory] };
   const copy = Uint8Array.prototype.slice.call(bytes);
   return { bytes: copy, transfer: [copy.buffer as ArrayBuffer] };
 }
