@@ -27,7 +27,10 @@ describe('writeFileAtomic()', () => {
   it('writes large strings in any encoding byte for byte, also when the memory for them is reused', async () => {
     const text = 'é€x'.repeat(40_000); // 240,000 bytes of UTF-8, above the size written from shared memory
     const base64 = Buffer.alloc(150_000, 0xab).toString('base64');
+    const middling = 'ü'.repeat(30_000); // long enough to be measured, 60,000 bytes: still below it
     for (let round = 0; round < 2; round++) {
+      await writeFileAtomic(tmp.file('middling.txt'), middling);
+      expect(await readFile(tmp.file('middling.txt'), 'utf8')).toBe(middling);
       await writeFileAtomic(tmp.file('utf8.txt'), text);
       await writeFileAtomic(tmp.file('b64.bin'), base64, { encoding: 'base64' });
       expect(await readFile(tmp.file('utf8.txt'), 'utf8')).toBe(text);

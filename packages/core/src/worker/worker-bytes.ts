@@ -24,7 +24,8 @@ export interface WorkerBytes {
  */
 export function bytesForWorker(data: string | Uint8Array, encoding: BufferEncoding = 'utf8'): WorkerBytes {
   if (typeof data === 'string') {
-    const size = Buffer.byteLength(data, encoding);
+    // No encoding makes more than 3 bytes of a UTF-16 unit: most strings are known small unscanned.
+    const size = data.length < LARGE_BYTES / 3 ? 0 : Buffer.byteLength(data, encoding);
     if (size < LARGE_BYTES) return { ...forWorker(Buffer.from(data, encoding), true), release: noop };
     const memory = takeShared(size);
     const written = Buffer.from(memory).write(data, 0, memory.byteLength, encoding);
