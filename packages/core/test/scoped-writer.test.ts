@@ -19,6 +19,23 @@ describe('withAtomicFile()', () => {
     expect(await tmp.list()).toEqual(['report.csv']);
   });
 
+  it("writes views, small and large chunks byte for byte and leaves the caller's buffers intact", async () => {
+    const file = tmp.file('data.bin');
+    const big = Buffer.alloc(300_000, 1);
+    const backing = Buffer.alloc(100_000, 2);
+    const view = backing.subarray(10, 20); // ten bytes of a larger buffer
+    await withAtomicFile(file, async (out) => {
+      await out.write(view);
+      await out.write(big);
+      await out.write('tail');
+    });
+    expect((await readFile(file)).equals(Buffer.concat([Buffer.alloc(10, 2), big, Buffer.from('tail')]))).toBe(true);
+    expect(big.byteLength).toBe(300_000);
+    expect(big.every((b) => b === 1)).toBe(true);
+    expect(backing.byteLength).toBe(100_000);
+    expect(backing.every((b) => b === 2)).toBe(true);
+  });
+
   it('leaves the target untouched and no temp file when the callback throws', async () => {
     const file = tmp.file('report.csv');
     await writeFile(file, 'old');

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { FilekeepError } from '../errors';
 import { canOpenDirectories, nodeFs, type FsSeam } from '../fs/seam';
 import { runJob } from '../worker/run-job';
+import { bytesForWorker } from '../worker/worker-bytes';
 import type { TempFile } from './replace-program';
 import { tempPathFor } from './temp-files';
 
@@ -77,11 +78,16 @@ export class AtomicFile {
   /** Write every byte of `chunk` (a copy goes to the worker: the caller keeps its buffer). */
   async write(chunk: Uint8Array): Promise<void> {
     const fd = this.openFd();
+    // Not posted as it is: structured clone would copy the whole memory under a view (a stream's
+    // chunk is usually a slice of a pooled 8-64 KiB buffer), and copy it twice.
+    const posted = bytesForWorker(chunk);
     try {
-      await runJob(this.fs, 'writeTemp', [this.file, fd, [chunk]]);
+      await runJob(this.fs, 'writeTemp', [this.file, fd, [posted.bytes]], posted.transfer);
     } catch (error) {
       this.fd = undefined;
       throw error;
+    } finally {
+      posted.release();
     }
   }
 
