@@ -11,13 +11,10 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const autocannon = require('autocannon');
-const { expense } = require('./lib/data');
 const { median } = require('./lib/measure');
-const { HOST, freePort, startServer, killAll } = require('./lib/servers');
-
-const BODY = JSON.stringify(expense(1));
-const CONNECTIONS = 50;
+const { freePort, startServer, killAll } = require('./lib/servers');
+// The HTTP suite's own load: the same body, connections and response handling.
+const { runAutocannon } = require('./suites/http');
 
 function parseArgs(argv) {
   const options = { rounds: 8, seconds: 3, engine: 'journal', scripts: [] };
@@ -56,20 +53,6 @@ function threadCpu(pid) {
   return out;
 }
 
-function load(port, seconds) {
-  return new Promise((resolve, reject) => {
-    autocannon(
-      {
-        url: `http://${HOST}:${port}`,
-        connections: CONNECTIONS,
-        duration: seconds,
-        requests: [{ method: 'POST', path: '/expenses', headers: { 'content-type': 'application/json' }, body: BODY }],
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-  });
-}
-
 async function main() {
   const options = parseArgs(process.argv.slice(2));
   const work = fs.mkdtempSync(path.join(__dirname, '.work-ab-'));
@@ -83,14 +66,14 @@ async function main() {
       const child = await startServer({ name: script, script, env, port, logFile: path.join(work, `${i}.log`) });
       servers.push({ label: 'AB'[i], port, child, rates: [] });
     }
-    for (const server of servers) await load(server.port, 1); // warm-up, not counted
+    for (const server of servers) await runAutocannon(server.port, 1); // warm-up, not counted
 
     for (let round = 0; round < options.rounds; round++) {
       const order = round % 2 === 0 ? servers : [...servers].reverse();
       const line = [];
       for (const server of order) {
         const before = threadCpu(server.child.pid);
-        const result = await load(server.port, options.seconds);
+        const { result } = await runAutocannon(server.port, options.seconds);
         const after = threadCpu(server.child.pid);
         const n = result.requests.total;
         const rate = n / options.seconds;

@@ -330,4 +330,4 @@ function durationFor(ctx) {
   return ctx.quick ? 2 : 10;
 }
 
-module.exports = { run, durationFor };
+module.exports = { run, durationFor, runAutocannon };
