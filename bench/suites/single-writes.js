@@ -94,7 +94,7 @@ async function run(ctx) {
     const pair = round % 2 === 0 ? [fkIndex, limitIndex] : [limitIndex, fkIndex];
     return [...pair, ...list.keys()].filter((w, i, all) => w >= 0 && all.indexOf(w) === i);
   };
-  const pairRatios = SIZES.map(() => []);
+  const pairRatios1k = [];
   for (const [s, doc] of docs.entries()) {
     const limits = {
       maxOps: 5000,
@@ -127,7 +127,7 @@ async function run(ctx) {
       }
       const fk = prepared[fkIndex];
       const limit = prepared[limitIndex];
-      if (fk && limit) pairRatios[s].push(fk.rates[round] / limit.rates[round]);
+      if (s === 0 && fk && limit) pairRatios1k.push(fk.rates[round] / limit.rates[round]);
     }
     for (const [w, p] of prepared.entries()) {
       if (!p) continue;
@@ -140,7 +140,7 @@ async function run(ctx) {
   ctx.results.singleWrites = {
     filekeep1k: results[fkIndex][0]?.perSec ?? null,
     limit1k: results[limitIndex]?.[0]?.perSec ?? null,
-    pairRatio1k: pairRatios[0].length ? median(pairRatios[0]) : null,
+    pairRatio1k: pairRatios1k.length ? median(pairRatios1k) : null,
     rounds,
   };
 
