@@ -32,4 +32,29 @@ function readIds(file, collection = 'expenses') {
   }
 }
 
-module.exports = { readIds };
+/**
+ * The ids in `file` plus those appended as JSON lines to `file.log` (servers/append-log-sketch.js).
+ * A torn last line is a batch the kill cut short, never acknowledged; a bad line before it is corruption.
+ */
+function readIdsWithLog(file, collection = 'expenses') {
+  const base = readIds(file, collection);
+  if (base.corrupt) return base;
+  let lines;
+  try {
+    lines = fs.readFileSync(`${file}.log`, 'utf8').split('\n');
+  } catch (err) {
+    if (err.code === 'ENOENT') return base;
+    return { ids: base.ids, corrupt: `log cannot be read: ${err.code}` };
+  }
+  for (const [i, line] of lines.entries()) {
+    if (line === '') continue;
+    try {
+      base.ids.add(String(JSON.parse(line).id));
+    } catch {
+      if (i < lines.length - 1) return { ids: base.ids, corrupt: `log line ${i + 1} is not JSON` };
+    }
+  }
+  return base;
+}
+
+module.exports = { readIds, readIdsWithLog };

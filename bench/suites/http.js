@@ -8,7 +8,7 @@ const path = require('node:path');
 const autocannon = require('autocannon');
 const { HOST, freePort, startServer, killServer } = require('../lib/servers');
 const { expense, expenseRecords, expenseSchema } = require('../lib/data');
-const { readIds } = require('../lib/data-file');
+const { readIds, readIdsWithLog } = require('../lib/data-file');
 const { withTimeout } = require('../lib/measure');
 const { markdownTable, num, ms, ratio } = require('../lib/table');
 
@@ -90,10 +90,22 @@ function servers(ctx) {
       };
     },
   };
+  // Not a product either: the issue's reference point, group commit written by hand in 40 lines.
+  const appendLogSketch = {
+    key: 'sketch',
+    name: 'append log with group commit, by hand (diagnostic)',
+    short: 'append-log\nsketch',
+    async prepare(dir, count) {
+      const file = path.join(dir, 'db.json');
+      seedPlainFile(file, count);
+      return { script: local('append-log-sketch.js'), env: { DATA_FILE: file }, dataFile: file, readIds: readIdsWithLog };
+    },
+  };
   return [
     exampleApp('snapshot'),
     exampleApp('journal'),
     ceilingAppOnFilekeep,
+    appendLogSketch,
     { key: 'naive', name: 'naive `writeFileSync` per request (seed style)', short: 'naive\nwriteFileSync', prepare: plain('naive.js') },
     { key: 'wfa', name: 'write-file-atomic per request', short: 'write-file-atomic\nper request', prepare: plain('wfa.js') },
     {
@@ -264,9 +276,9 @@ async function run(ctx) {
   const list = servers(ctx);
   const results = new Map(); // `${key}:${count}` → result, or { skipped } / { failed }
 
-  // filekeep's servers and the ceiling share their time in slices (see measureGroup): their
-  // ratios are the targets. The other servers are each run alone, in one piece.
-  const sideBySide = list.filter((s) => s.key === 'memory' || s.key.startsWith('filekeep'));
+  // filekeep's servers, the sketch and the ceiling share their time in slices (see measureGroup):
+  // their ratios are the targets. The other servers are each run alone, in one piece.
+  const sideBySide = list.filter((s) => s.key === 'memory' || s.key === 'sketch' || s.key.startsWith('filekeep'));
   const alone = list.filter((s) => !sideBySide.includes(s));
   const slices = ctx.quick ? 2 : 5;
   const warmUpSec = ctx.quick ? 0 : 1;
@@ -310,8 +322,9 @@ async function run(ctx) {
       return {
         notes: [
           `autocannon in the bench process, ${CONNECTIONS} connections, ${durationSec} s per server${ctx.quick ? ' (quick mode)' : ''}; each server in its own child process on ${HOST}. On a 2-core machine the load generator and the server share the CPU.`,
-          `filekeep's servers and the in-memory ceiling ran side by side: all started${warmUpSec ? ` and warmed up (${warmUpSec} s of the same load each, untimed)` : ''}, then loaded in turns of ${num(durationSec / slices)} s, round robin, ${slices} turns each (${durationSec} s in all), so that the machine's drift falls on them alike; their req/s is requests over the time loaded, p50 the mean of the turns', p99 the worst turn's. The other servers ran alone: ${warmUpSec ? 'the same warm-up, then ' : ''}${durationSec} s in one piece.`,
+          `filekeep's servers, the sketch and the in-memory ceiling ran side by side: all started${warmUpSec ? ` and warmed up (${warmUpSec} s of the same load each, untimed)` : ''}, then loaded in turns of ${num(durationSec / slices)} s, round robin, ${slices} turns each (${durationSec} s in all), so that the machine's drift falls on them alike; their req/s is requests over the time loaded, p50 the mean of the turns', p99 the worst turn's. The other servers ran alone: ${warmUpSec ? 'the same warm-up, then ' : ''}${durationSec} s in one piece.`,
           "The diagnostic row runs the ceiling's own app (`express.json()` and one POST route: no request log, no ETag, no problem details) on a filekeep repository with the journal engine and the `filekeep()` middleware (`servers/filekeep-minimal.js`): what is left between it and the ceiling is durability, what is between it and the example app is the example app's features.",
+          "The second diagnostic row is the issue's own reference point, an append log with group commit written by hand (`servers/append-log-sketch.js`): the ceiling's app appends each new record as a JSON line and answers once the batch it joined is written and fdatasync'd (libuv's `fs.write` and `fs.fdatasync`). It is durable but no product (no validation, no atomic snapshot, no recovery of a torn last line); what is between it and the first diagnostic row is what filekeep's repository and middleware cost over the least that group commit needs.",
           'Body: one expense record (`description`, `amount`, `category`, `date`). The seeded records are in the data file before the server starts.',
           'Lost: ids of 2xx responses received by autocannon that are not in the data file after the server is SIGKILLed at the end of the run (a crash, as far as the server can tell).',
         ],
