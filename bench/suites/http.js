@@ -78,6 +78,7 @@ function servers(ctx) {
   const ceilingAppOnFilekeep = {
     key: 'filekeep-minimal',
     name: "filekeep journal under the ceiling's app (diagnostic)",
+    diagnostic: true,
     short: "filekeep journal\nceiling's app",
     skip: filekeep.missing.FileRepository,
     async prepare(dir, count) {
@@ -94,6 +95,7 @@ function servers(ctx) {
   const appendLogSketch = {
     key: 'sketch',
     name: 'append log with group commit, by hand (diagnostic)',
+    diagnostic: true,
     short: 'append-log\nsketch',
     async prepare(dir, count) {
       const file = path.join(dir, 'db.json');
@@ -273,7 +275,9 @@ const firstLine = (err) => String(err?.message ?? err).split('\n')[0];
 
 async function run(ctx) {
   const durationSec = durationFor(ctx);
-  const list = servers(ctx);
+  // The diagnostic rows explain a full run's ratios; quick mode, a smoke test that must fit its
+  // minute, leaves them out.
+  const list = servers(ctx).filter((s) => !(ctx.quick && s.diagnostic));
   const results = new Map(); // `${key}:${count}` → result, or { skipped } / { failed }
 
   // filekeep's servers, the sketch and the ceiling share their time in slices (see measureGroup):
@@ -322,9 +326,13 @@ async function run(ctx) {
       return {
         notes: [
           `autocannon in the bench process, ${CONNECTIONS} connections, ${durationSec} s per server${ctx.quick ? ' (quick mode)' : ''}; each server in its own child process on ${HOST}. On a 2-core machine the load generator and the server share the CPU.`,
-          `filekeep's servers, the sketch and the in-memory ceiling ran side by side: all started${warmUpSec ? ` and warmed up (${warmUpSec} s of the same load each, untimed)` : ''}, then loaded in turns of ${num(durationSec / slices)} s, round robin, ${slices} turns each (${durationSec} s in all), so that the machine's drift falls on them alike; their req/s is requests over the time loaded, p50 the mean of the turns', p99 the worst turn's. The other servers ran alone: ${warmUpSec ? 'the same warm-up, then ' : ''}${durationSec} s in one piece.`,
-          "The diagnostic row runs the ceiling's own app (`express.json()` and one POST route: no request log, no ETag, no problem details) on a filekeep repository with the journal engine and the `filekeep()` middleware (`servers/filekeep-minimal.js`): what is left between it and the ceiling is durability, what is between it and the example app is the example app's features.",
-          "The second diagnostic row is the issue's own reference point, an append log with group commit written by hand (`servers/append-log-sketch.js`): the ceiling's app appends each new record as a JSON line and answers once the batch it joined is written and fdatasync'd (libuv's `fs.write` and `fs.fdatasync`). It is durable but no product (no validation, no atomic snapshot, no recovery of a torn last line); what is between it and the first diagnostic row is what filekeep's repository and middleware cost over the least that group commit needs.",
+          `filekeep's servers${ctx.quick ? '' : ', the sketch'} and the in-memory ceiling ran side by side: all started${warmUpSec ? ` and warmed up (${warmUpSec} s of the same load each, untimed)` : ''}, then loaded in turns of ${num(durationSec / slices)} s, round robin, ${slices} turns each (${durationSec} s in all), so that the machine's drift falls on them alike; their req/s is requests over the time loaded, p50 the mean of the turns', p99 the worst turn's. The other servers ran alone: ${warmUpSec ? 'the same warm-up, then ' : ''}${durationSec} s in one piece.`,
+          ...(ctx.quick
+            ? ['Quick mode leaves out the two diagnostic rows (`npm run bench` has them).']
+            : [
+              "The diagnostic row runs the ceiling's own app (`express.json()` and one POST route: no request log, no ETag, no problem details) on a filekeep repository with the journal engine and the `filekeep()` middleware (`servers/filekeep-minimal.js`): what is left between it and the ceiling is durability, what is between it and the example app is the example app's features.",
+              "The second diagnostic row is the issue's own reference point, an append log with group commit written by hand (`servers/append-log-sketch.js`): the ceiling's app appends each new record as a JSON line and answers once the batch it joined is written and fdatasync'd (libuv's `fs.write` and `fs.fdatasync`). It is durable but no product (no validation, no atomic snapshot, no recovery of a torn last line); what is between it and the first diagnostic row is what filekeep's repository and middleware cost over the least that group commit needs.",
+            ]),
           'Body: one expense record (`description`, `amount`, `category`, `date`). The seeded records are in the data file before the server starts.',
           'Lost: ids of 2xx responses received by autocannon that are not in the data file after the server is SIGKILLed at the end of the run (a crash, as far as the server can tell).',
         ],
