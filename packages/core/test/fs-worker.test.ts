@@ -72,4 +72,39 @@ describe('the fs worker', () => {
     expect(reopened.collection('notes').count()).toBe(200);
     await reopened.close();
   });
+  it('starts while a repository opens, so the first commit does not wait for a thread to boot', async () => {
+    // Fresh module instances: in this file's own, earlier tests have started the worker already.
+    let runJob!: typeof import('../src/worker/run-job');
+    let repository!: typeof import('../src/repository/file-repository');
+    jest.isolateModules(() => {
+      runJob = require('../src/worker/run-job');
+      repository = require('../src/repository/file-repository');
+    });
+    expect(runJob.fsWorkerRunning()).toBe(false);
+    const repo = await repository.FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } } });
+    expect(runJob.fsWorkerRunning()).toBe(true);
+    await repo.close();
+  });
+
+  it('is not started for a repository on another fs seam', async () => {
+    let runJob!: typeof import('../src/worker/run-job');
+    let repository!: typeof import('../src/repository/file-repository');
+    jest.isolateModules(() => {
+      runJob = require('../src/worker/run-job');
+      repository = require('../src/repository/file-repository');
+    });
+    const repo = await repository.FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } }, fs: new FaultyFs() });
+    await repo.collection('notes').insert({ title: 'in this thread' });
+    expect(runJob.fsWorkerRunning()).toBe(false);
+    await repo.close();
+  });
+
+  it('lets a script that opened a repository and never wrote exit by itself', () => {
+    const file = tmp.file('idle.json');
+    // The worker started at open is idle: like a finished job, it must not hold the process.
+    const script = `require(${JSON.stringify(require.resolve('../dist'))}).FileRepository.open({ file: ${JSON.stringify(file)}, collections: { notes: { schema: { type: 'object' } } } }).then(() => process.stdout.write('open'))`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(result.stdout).toBe('open');
+    expect(result.status).toBe(0);
+  });
 });

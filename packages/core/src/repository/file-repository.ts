@@ -15,6 +15,7 @@ import { Committer } from './committer';
 import { compareIds, type Id } from './ids';
 import { RecordValidator } from './record-validator';
 import type { CollectionState, Entry, SnapshotState } from './snapshot-format';
+import { prestartFsWorker } from '../worker/run-job';
 
 export interface CollectionOptions {
   /** JSON Schema (ajv) of a record's data, without `id`: the same schema can check request bodies. */
@@ -126,6 +127,8 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
       throw new InvalidOptionError('compactAfterBytes', 'a non-negative integer', compactAfterBytes);
     }
     if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new InvalidOptionError('onWarning', 'a function', options.onWarning);
+    // Boots beside the schema compiles and the reads below, so the first commit does not wait for it.
+    prestartFsWorker(fs);
     const validators = new Map<string, RecordValidator>();
     for (const name of names) {
       const config = (options.collections as Record<string, CollectionOptions | undefined>)[name];

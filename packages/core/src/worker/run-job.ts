@@ -46,6 +46,15 @@ class FsWorkerClient {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
 
+  /** Start the thread if it is not running, without a job (see `prestartFsWorker`). */
+  prestart(): void {
+    this.worker ?? this.start();
+  }
+
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
   run(name: JobName, args: unknown[], transfer: ArrayBuffer[]): Promise<unknown> {
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
@@ -59,7 +68,6 @@ class FsWorkerClient {
 
   private start(): Worker {
     const worker = new Worker(WORKER_FILE, { workerData: { filekeepFsWorker: true } });
-    worker.unref();
     worker.on('message', (reply: JobReply) => {
       const job = this.pending.get(reply.id);
       if (!job) return;
@@ -77,9 +85,27 @@ class FsWorkerClient {
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`filekeep's fs worker exited (code ${code})`)));
+    // After the listeners: adding a 'message' listener refs the worker again. An idle worker must
+    // not keep the process alive; run() refs it while a job is in flight.
+    worker.unref();
     this.worker = worker;
     return worker;
   }
 }
 
 const fsWorker = new FsWorkerClient();
+
+/**
+ * Start the fs worker now if `fs` is node's: a thread takes 60-90 ms to boot here, which the
+ * first durable write would otherwise wait for. Started while a repository opens, it boots beside
+ * the open's own work. An idle worker never keeps the process alive; one that fails to start is
+ * started again by the next job.
+ */
+export function prestartFsWorker(fs: FsSeam): void {
+  if (fs === nodeFs) fsWorker.prestart();
+}
+
+/** @internal For tests: whether the fs worker thread of this module instance has been started. */
+export function fsWorkerRunning(): boolean {
+  return fsWorker.running;
+}
