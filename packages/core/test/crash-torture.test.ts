@@ -14,7 +14,10 @@ describe('FileRepository under SIGKILL with 24 concurrent writers', () => {
     const file = tmp.file('db.json');
     let before = emptyState();
     let acknowledged = 0;
-    for (let i = 0; i < iterations; i++) {
+    // The kill lands at a random moment, on a slow host sometimes before the first commits: then
+    // up to 4x the kills run until more than 10 changes per planned kill were acknowledged, so a
+    // run proves as much as it claims instead of failing on timing.
+    for (let i = 0; i < iterations || (acknowledged <= iterations * 10 && i < iterations * 4); i++) {
       const result = await crashIteration({ file, before, writers: 24, maxKillMs: 300, engine });
       expect({ iteration: i, corrupt: result.corrupt, lost: result.lost, problems: result.problems }).toEqual({ iteration: i, corrupt: undefined, lost: 0, problems: [] });
       acknowledged += result.acknowledged;
