@@ -13,6 +13,15 @@ const describeError = (error: unknown) => {
   return { class: e.constructor.name, code: e.code, step: e.details?.['step'], message: e.message.replace(/\.[0-9a-f]+\.tmp/, '.<n>.tmp'), cause: (e.cause as NodeJS.ErrnoException | undefined)?.code };
 };
 
+/** Module instances of their own, with no fs worker yet: in this file's, earlier tests started it. */
+function freshModules(): { runJob: typeof import('../src/worker/run-job'); repository: typeof import('../src/repository/file-repository') } {
+  let modules!: ReturnType<typeof freshModules>;
+  jest.isolateModules(() => {
+    modules = { runJob: require('../src/worker/run-job'), repository: require('../src/repository/file-repository') };
+  });
+  return modules;
+}
+
 describe('the fs worker', () => {
   it('reports a failed write with the same class, code, step, message and errno as the in-thread run', async () => {
     const target = tmp.file('missing/data.json');
@@ -72,14 +81,9 @@ describe('the fs worker', () => {
     expect(reopened.collection('notes').count()).toBe(200);
     await reopened.close();
   });
+
   it('starts while a repository opens, so the first commit does not wait for a thread to boot', async () => {
-    // Fresh module instances: in this file's own, earlier tests have started the worker already.
-    let runJob!: typeof import('../src/worker/run-job');
-    let repository!: typeof import('../src/repository/file-repository');
-    jest.isolateModules(() => {
-      runJob = require('../src/worker/run-job');
-      repository = require('../src/repository/file-repository');
-    });
+    const { runJob, repository } = freshModules();
     expect(runJob.fsWorkerRunning()).toBe(false);
     const repo = await repository.FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } } });
     expect(runJob.fsWorkerRunning()).toBe(true);
@@ -87,12 +91,7 @@ describe('the fs worker', () => {
   });
 
   it('is not started for a repository on another fs seam', async () => {
-    let runJob!: typeof import('../src/worker/run-job');
-    let repository!: typeof import('../src/repository/file-repository');
-    jest.isolateModules(() => {
-      runJob = require('../src/worker/run-job');
-      repository = require('../src/repository/file-repository');
-    });
+    const { runJob, repository } = freshModules();
     const repo = await repository.FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } }, fs: new FaultyFs() });
     await repo.collection('notes').insert({ title: 'in this thread' });
     expect(runJob.fsWorkerRunning()).toBe(false);
