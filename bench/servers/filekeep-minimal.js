@@ -2,7 +2,8 @@
 // The in-memory ceiling's app (express.json() and one POST route, no logging, no ETags, no
 // problem details) with filekeep underneath: a FileRepository on the journal engine and the
 // filekeep() middleware that holds each response until its insert is durable. Set beside the
-// example app, it separates what durability costs from what the example app's features cost.
+// example app, it separates what filekeep's durable path costs from what the example app's
+// features cost (servers/append-log-sketch.js shows what group commit alone costs).
 // Env: PORT, DATA_DIR, ENGINE (journal by default).
 const path = require('node:path');
 const express = require('express');

@@ -73,8 +73,9 @@ function servers(ctx) {
       };
     },
   });
-  // Not a product: the ceiling's own app with filekeep underneath, to tell what durability costs
-  // from what the example app's logging, ETags, validation messages and problem details cost.
+  // Not a product: the ceiling's own app with filekeep underneath, to tell what filekeep's durable
+  // path costs from what the example app's logging, ETags, validation messages and problem details
+  // cost.
   const ceilingAppOnFilekeep = {
     key: 'filekeep-minimal',
     name: "filekeep journal under the ceiling's app (diagnostic)",
@@ -330,7 +331,7 @@ async function run(ctx) {
           ...(ctx.quick
             ? ['Quick mode leaves out the two diagnostic rows (`npm run bench` has them).']
             : [
-              "The diagnostic row runs the ceiling's own app (`express.json()` and one POST route: no request log, no ETag, no problem details) on a filekeep repository with the journal engine and the `filekeep()` middleware (`servers/filekeep-minimal.js`): what is left between it and the ceiling is durability, what is between it and the example app is the example app's features.",
+              "The diagnostic row runs the ceiling's own app (`express.json()` and one POST route: no request log, no ETag, no problem details) on a filekeep repository with the journal engine and the `filekeep()` middleware (`servers/filekeep-minimal.js`): what is left between it and the ceiling is what filekeep's durable path costs, what is between it and the example app is the example app's features.",
               "The second diagnostic row is the issue's own reference point, an append log with group commit written by hand (`servers/append-log-sketch.js`): the ceiling's app appends each new record as a JSON line and answers once the batch it joined is written and fdatasync'd (libuv's `fs.write` and `fs.fdatasync`). It is durable but no product (no validation, no atomic snapshot, no recovery of a torn last line); what is between it and the first diagnostic row is what filekeep's repository and middleware cost over the least that group commit needs.",
             ]),
           'Body: one expense record (`description`, `amount`, `category`, `date`). The seeded records are in the data file before the server starts.',
