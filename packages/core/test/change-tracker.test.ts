@@ -22,6 +22,14 @@ describe('.tracked()', () => {
     await tracker.durable();
     await repo.close();
   });
+
+  it('carries its tracker on the repository view, and the repository itself carries none', async () => {
+    const repo = await FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } } });
+    const tracker = new ChangeTracker();
+    expect(repo.tracked(tracker).tracker).toBe(tracker);
+    expect(repo.tracker).toBeUndefined();
+    await repo.close();
+  });
 });
 
 describe('trackChanges()', () => {

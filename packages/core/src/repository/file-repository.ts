@@ -172,12 +172,16 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
    * `tracker` (see `Collection.tracked`). `@filekeep/express` gives each request one as `req.repo`.
    */
   tracked(tracker: ChangeTracker): FileRepository<M> {
-    // A plain assignment on a fresh object: defining the property with a descriptor cost a busy
+    // Plain assignments on a fresh object: defining the properties with descriptors cost a busy
     // server (one view per request) noticeably more.
-    const view = Object.create(this) as FileRepository<M>;
+    const view = Object.create(this) as { -readonly [P in keyof FileRepository<M>]: FileRepository<M>[P] };
+    view.tracker = tracker;
     view.collection = <K extends keyof M & string>(name: K): Collection<M[K]> => this.collection(name).tracked(tracker);
-    return view;
+    return view as FileRepository<M>;
   }
+
+  /** The tracker of a view made by `tracked()`; undefined on the repository itself. */
+  readonly tracker: ChangeTracker | undefined;
 
   /** Resolves when every change queued before the call is durable; rejects if any of them failed. */
   flush(): Promise<void> {
