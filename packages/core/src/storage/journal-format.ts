@@ -54,11 +54,15 @@ export function encodeRecord(seq: number, batch: BatchChanges): Buffer {
     if (remove.length > 0) fields.push(`"remove":[${remove.join(',')}]`);
     sections.push(`${JSON.stringify(name)}:{${fields.join(',')}}`);
   }
-  const payload = Buffer.from(`{"seq":${seq},"collections":{${sections.join(',')}}}`);
-  const header = `${hex8(crc32(payload))} ${payload.length} `;
-  const line = Buffer.allocUnsafe(header.length + payload.length + 1);
-  line.write(header, 0, 'latin1');
-  payload.copy(line, header.length);
+  // Encoded once, straight into the line after room for its header (whose width depends only on
+  // the payload's length), rather than into a buffer of its own that is then copied.
+  const payload = `{"seq":${seq},"collections":{${sections.join(',')}}}`;
+  const length = Buffer.byteLength(payload);
+  const lengthField = String(length);
+  const start = 8 + 1 + lengthField.length + 1;
+  const line = Buffer.allocUnsafe(start + length + 1);
+  line.write(payload, start);
+  line.write(`${hex8(crc32(line.subarray(start, start + length)))} ${lengthField} `, 0, 'latin1');
   line[line.length - 1] = 0x0a;
   return line;
 }
