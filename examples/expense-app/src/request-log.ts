@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 export function requestLog(logger: Logger): RequestHandler {
   return function requestLog(req, res, next) {
     const started = performance.now();
-    res.once('close', () => {
+    // `on`, not `once`: a response emits 'close' once, and once() wraps and later unhooks each listener.
+    res.on('close', () => {
       const line = { method: req.method, url: req.originalUrl, statusCode: res.statusCode, responseTime: Math.round(performance.now() - started) };
       if (res.writableFinished) logger.info(line, 'request completed');
       else logger.warn(line, 'request aborted');

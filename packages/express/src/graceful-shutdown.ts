@@ -65,7 +65,8 @@ export function gracefulShutdown(server: Server, repo: Closable, options: Gracef
   const onRequest = (_req: IncomingMessage, res: ServerResponse) => {
     if (stopping) closeAfterResponse(res);
     inFlight.add(res);
-    res.once('close', () => {
+    // `on`, not `once`: a response emits 'close' once, and once() wraps and later unhooks each listener.
+    res.on('close', () => {
       inFlight.delete(res);
       if (stopping) setImmediate(() => server.closeIdleConnections());
     });
