@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { AnySchema } from 'ajv';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { isValidId, parseId, type Id } from './ids';
@@ -236,8 +236,12 @@ export class Collection<T extends object> {
   }
 }
 
+// crypto.hash (Node 20.12+) hashes in one call, without a Hash object per record.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }).hash;
+
 function hashOf(json: string): string {
-  return createHash('sha1').update(json).digest('base64url').slice(0, 20);
+  const digest = oneShotHash ? oneShotHash('sha1', json, 'base64url') : crypto.createHash('sha1').update(json).digest('base64url');
+  return digest.slice(0, 20);
 }
 
 function dataOf(record: Readonly<Record<string, unknown>>): Record<string, unknown> {
