@@ -84,6 +84,11 @@ export function holdResponse(res: ServerResponse, hooks: HoldHooks): void {
   }
 }
 
+/** The hooks `res` is held with, or undefined if `holdResponse` was never called on it. */
+export function holdHooksOf(res: ServerResponse): HoldHooks | undefined {
+  return (res as WithHold)[HOLD]?.hooks;
+}
+
 const METHODS: Method[] = ['writeHead', 'write', 'end', 'flushHeaders'];
 const BIT: Record<Method, number> = { writeHead: 1, write: 2, end: 4, flushHeaders: 8 };
 const HELD_PROTOTYPES = new WeakMap<object, object>();

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ChangeTracker, type Collection, type CollectionTypes, type FileRepository } from '@filekeep/core';
-import { holdResponse } from './hold-response';
+import { holdHooksOf, holdResponse, type HoldHooks } from './hold-response';
 import { problem, sendProblem, toProblem } from './problem';
 
 /**
@@ -72,10 +72,9 @@ export function filekeep<M extends CollectionTypes<M>>(repo: FileRepository<M>, 
     // through them (or used a collection captured elsewhere) waits for everything queued so far.
     // An explicit view, not AsyncLocalStorage: on Node 20 that costs a quarter of the throughput.
     const tracker = new ChangeTracker();
-    // The view carries the tracker (see forRequest): one property less on the request, and each
-    // property added to an Express request costs a new hidden class (about 1.3 KB measured).
-    req.repo = injected.tracked(tracker);
-    holdResponse(res, {
+    const hooks: RequestHooks = {
+      // The view carries the tracker (see forRequest).
+      repo: injected.tracked(tracker),
       wait: () => (tracker.size > 0 ? tracker.durable() : repo.flush()),
       failed(error, status) {
         log(error, req);
@@ -84,9 +83,48 @@ export function filekeep<M extends CollectionTypes<M>>(repo: FileRepository<M>, 
         sendProblem(res, replacement.status === 503 ? replacement : problem(503, 'The change could not be stored durably. Try again later.'));
         return true;
       },
-    });
+    };
+    holdResponse(res, hooks);
+    // Found through the hold by the accessor on the app's request prototype; a plain property
+    // where there is none, or where one set before would shadow it.
+    if (Object.hasOwn(req, 'repo') || !hasRepoAccessor(req)) req.repo = hooks.repo;
     next();
   };
+}
+
+/** What a held request's response waits with, and the repository view its `req.repo` returns. */
+interface RequestHooks extends HoldHooks {
+  readonly repo: FileRepository<RegisteredCollections>;
+}
+
+/** Request prototypes (Express apps' `app.request`) that carry the `repo` accessor. */
+const WITH_REPO_ACCESSOR = new WeakSet<object>();
+
+/**
+ * Whether `req.repo` reads through the accessor on the request's prototype, installed here on an
+ * Express app's own request prototype (one with an own `app`; sub-apps inherit it). The accessor
+ * returns the view held with the request's response, so a mutating request needs no property of
+ * its own: Express 5 moves each request to its app's prototype, after which every property added
+ * costs the request a new hidden class (1.3 KB each, measured). Assigning `req.repo` (an app may)
+ * defines a plain property, as before.
+ */
+function hasRepoAccessor(req: Request): boolean {
+  for (let proto = Object.getPrototypeOf(req) as object | null; proto; proto = Object.getPrototypeOf(proto) as object | null) {
+    if (WITH_REPO_ACCESSOR.has(proto)) return true;
+  }
+  const proto = Object.getPrototypeOf(req) as object | null;
+  if (!proto || !Object.hasOwn(proto, 'app') || 'repo' in proto) return false;
+  Object.defineProperty(proto, 'repo', {
+    configurable: true,
+    get(this: Request): FileRepository<RegisteredCollections> | undefined {
+      return (this.res && (holdHooksOf(this.res) as RequestHooks | undefined))?.repo;
+    },
+    set(this: Request, value: FileRepository<RegisteredCollections>) {
+      Object.defineProperty(this, 'repo', { value, writable: true, enumerable: true, configurable: true });
+    },
+  });
+  WITH_REPO_ACCESSOR.add(proto);
+  return true;
 }
 
 /**

@@ -67,6 +67,65 @@ describe('filekeep()', () => {
     await request(app).get('/same').expect(200, 'true');
   });
 
+  it("gives a write request a view of the repository that tracks the request's changes, and lets the app replace it", async () => {
+    const repo = await store.open();
+    const app = createApp(repo, (a) =>
+      a.post('/views', async (req, res) => {
+        const view = req.repo;
+        await view.collection('expenses').insert(lunch);
+        const tracking = view.tracker !== undefined && view !== (repo as unknown);
+        req.repo = repo as unknown as typeof req.repo;
+        res.status(201).json({ tracking, replaced: req.repo === (repo as unknown), count: view.collection('expenses').count() });
+      }),
+    );
+    await request(app).post('/views').expect(201, { tracking: true, replaced: true, count: 1 });
+    await request(app).post('/views').expect(201, { tracking: true, replaced: true, count: 2 });
+  });
+
+  it('replaces a req.repo set before it on a write request with its own view', async () => {
+    const repo = await store.open();
+    const app = express();
+    app.use((req, _res, next) => {
+      req.repo = 'stale' as unknown as typeof req.repo;
+      next();
+    });
+    app.use(express.json(), filekeep(repo));
+    app.post('/views', (req, res) => {
+      res.status(201).json({ tracking: req.repo.tracker !== undefined });
+    });
+    await request(app).post('/views').expect(201, { tracking: true });
+  });
+
+  it('holds a write response and gives req.repo under a bare node http server too', async () => {
+    const fs = new GatedFs();
+    const repo = await store.open(fs);
+    const middleware = filekeep(repo);
+    const server = http.createServer((req, res) =>
+      middleware(req as express.Request, res as express.Response, () => {
+        const repoOf = (req as express.Request).repo;
+        repoOf.collection('expenses').insert(lunch).catch(noop);
+        res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ tracking: repoOf.tracker !== undefined }));
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const gate = fs.hold();
+    try {
+      let arrived = false;
+      const response = post((server.address() as { port: number }).port, '/').finally(() => (arrived = true));
+      await gate.reached; // the handler has answered; the response waits for the commit
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(arrived).toBe(false);
+      gate.release();
+      const { status, body } = await response;
+      expect(status).toBe(201);
+      expect(JSON.parse(body)).toEqual({ tracking: true });
+      expect(repo.collection('expenses').count()).toBe(1);
+    } finally {
+      gate.release();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('holds a mutation response until the change is fsynced, renamed and the directory fsynced', async () => {
     const events: string[] = [];
     const fs = new GatedFs(events);
