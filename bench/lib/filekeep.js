@@ -19,11 +19,22 @@ function newestMtime(dir) {
   return newest;
 }
 
+function mtimeOf(file) {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 /** A note when `src/` changed after `dist/` was built, so stale numbers are not published. */
 function staleNote(pkgDir) {
   const src = newestMtime(path.join(pkgDir, 'src'));
   const dist = newestMtime(path.join(pkgDir, 'dist'));
-  if (dist > 0 && src > dist) {
+  // `tsc -b` leaves dist/ alone when a newer source has the same content; it only touches the
+  // build info then. Without it, a touched file reads as stale even after `npm run build`.
+  const built = Math.max(dist, mtimeOf(path.join(pkgDir, 'tsconfig.tsbuildinfo')));
+  if (dist > 0 && src > built) {
     return `${path.relative(ROOT, pkgDir)}/dist is older than src (run \`npm run build\` at the root)`;
   }
   return null;
