@@ -87,7 +87,7 @@ export function filekeep<M extends CollectionTypes<M>>(repo: FileRepository<M>, 
     holdResponse(res, hooks);
     // Found through the hold by the accessor on the app's request prototype; a plain property
     // where there is none, or where one set before would shadow it.
-    if (Object.hasOwn(req, 'repo') || !hasRepoAccessor(req)) req.repo = hooks.repo;
+    if (Object.hasOwn(req, 'repo') || !installRepoAccessor(req)) req.repo = hooks.repo;
     next();
   };
 }
@@ -101,14 +101,15 @@ interface RequestHooks extends HoldHooks {
 const WITH_REPO_ACCESSOR = new WeakSet<object>();
 
 /**
- * Whether `req.repo` reads through the accessor on the request's prototype, installed here on an
- * Express app's own request prototype (one with an own `app`; sub-apps inherit it). The accessor
+ * Install the `repo` accessor on the request's prototype if it is an Express app's own request
+ * prototype (one with an own `app`; sub-apps inherit it) and none is there yet; returns whether
+ * `req.repo` reads through such an accessor. The accessor
  * returns the view held with the request's response, so a mutating request needs no property of
  * its own: Express 5 moves each request to its app's prototype, after which every property added
  * costs the request a new hidden class (1.3 KB each, measured). Assigning `req.repo` (an app may)
  * defines a plain property, as before.
  */
-function hasRepoAccessor(req: Request): boolean {
+function installRepoAccessor(req: Request): boolean {
   for (let proto = Object.getPrototypeOf(req) as object | null; proto; proto = Object.getPrototypeOf(proto) as object | null) {
     if (WITH_REPO_ACCESSOR.has(proto)) return true;
   }
