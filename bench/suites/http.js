@@ -74,8 +74,8 @@ function servers(ctx) {
     },
   });
   // Not a product: the ceiling's own app with filekeep underneath, to tell what filekeep's durable
-  // path costs from what the example app's logging, ETags, validation messages and problem details
-  // cost.
+  // path costs from what the example app's own features cost (request log, mounted router, ETags,
+  // Location).
   const ceilingAppOnFilekeep = {
     key: 'filekeep-minimal',
     name: "filekeep journal under the ceiling's app (diagnostic)",

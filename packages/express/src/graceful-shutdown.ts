@@ -74,7 +74,9 @@ export function gracefulShutdown(server: Server, repo: Closable, options: Gracef
     }
   };
   const closeIdleSoon = () => setImmediate(() => server.closeIdleConnections());
-  // Installed once stopping: a request that arrives on an open connection is its last.
+  // Installed once stopping: a request that arrives on an open connection is its last. It runs after
+  // the app's own listener, so a synchronous handler may have sent the head already: then its
+  // connection is closed once idle instead.
   const onRequestWhileStopping = (_req: IncomingMessage, res: ServerResponse) => {
     closeAfterResponse(res);
     res.once('close', closeIdleSoon);
