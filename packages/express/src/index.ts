@@ -8,3 +8,4 @@ export { etagOf, ifMatch } from './preconditions';
 export { gracefulShutdown, type GracefulShutdownOptions, type ShutdownHandle, type Closable } from './graceful-shutdown';
 export { jsonBody, type JsonBodyOptions } from './json-body';
 export { answerClientErrors } from './client-errors';
+export { createServer, type AppServerOptions } from './create-server';
