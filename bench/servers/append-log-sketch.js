@@ -52,4 +52,4 @@ startExpenseServer((file, db) => {
   }
   filling.lines.push(`${JSON.stringify(db.expenses[db.expenses.length - 1])}\n`);
   return filling.promise;
-});
+}, { server: 'filekeep' }); // the example app's server, so the rows differ only in what persists

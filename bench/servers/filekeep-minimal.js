@@ -8,7 +8,7 @@
 const path = require('node:path');
 const express = require('express');
 const { FileRepository } = require('@filekeep/core');
-const { filekeep } = require('@filekeep/express');
+const { createServer, filekeep } = require('@filekeep/express');
 const { expenseSchema } = require('../lib/data');
 
 async function main() {
@@ -32,7 +32,7 @@ async function main() {
       next(error);
     }
   });
-  app.listen(port, '127.0.0.1');
+  createServer(app).listen(port, '127.0.0.1'); // the example app's server
 }
 
 main().catch((error) => {

@@ -98,6 +98,7 @@ function servers(ctx) {
     name: 'append log with group commit, by hand (diagnostic)',
     diagnostic: true,
     short: 'append-log\nsketch',
+    skip: filekeep.missing.FileRepository, // it serves through @filekeep/express's createServer
     async prepare(dir, count) {
       const file = path.join(dir, 'db.json');
       seedPlainFile(file, count);
@@ -124,6 +125,16 @@ function servers(ctx) {
       },
     },
     { key: 'memory', name: 'in-memory Express (ceiling)', short: 'in-memory\n(ceiling)', persisted: false, prepare: plain('memory.js') },
+    // The ceiling on the server every filekeep row, the minimal app and the sketch use: what
+    // durability costs on equal servers.
+    {
+      key: 'memory-same-server',
+      name: 'in-memory Express on `createServer` (ceiling, same server)',
+      short: 'in-memory on\ncreateServer',
+      persisted: false,
+      skip: filekeep.missing.FileRepository,
+      prepare: plain('memory-same-server.js'),
+    },
   ];
 }
 
@@ -283,7 +294,7 @@ async function run(ctx) {
 
   // filekeep's servers, the sketch and the ceiling share their time in slices (see measureGroup):
   // their ratios are the targets. The other servers are each run alone, in one piece.
-  const sideBySide = list.filter((s) => s.key === 'memory' || s.key === 'sketch' || s.key.startsWith('filekeep'));
+  const sideBySide = list.filter((s) => s.key.startsWith('memory') || s.key === 'sketch' || s.key.startsWith('filekeep'));
   const alone = list.filter((s) => !sideBySide.includes(s));
   const slices = ctx.quick ? 2 : 5;
   const warmUpSec = ctx.quick ? 0 : 1;
@@ -301,11 +312,12 @@ async function run(ctx) {
       for (const count of RECORD_COUNTS) {
         const fk = results.get(`filekeep:${count}`);
         const mem = results.get(`memory:${count}`);
+        const same = results.get(`memory-same-server:${count}`);
         for (const server of list) {
           const r = results.get(`${server.key}:${count}`);
           const head = [num(count), server.name];
           if (r.skipped || r.failed) {
-            rows.push([...head, '–', '–', '–', '–', '–', '–', r.skipped ?? `failed: ${r.failed}`]);
+            rows.push([...head, '–', '–', '–', '–', '–', '–', '–', r.skipped ?? `failed: ${r.failed}`]);
             continue;
           }
           let lost;
@@ -317,6 +329,7 @@ async function run(ctx) {
             num(r.reqPerSec),
             fk?.reqPerSec ? ratio(r.reqPerSec, fk.reqPerSec) : '–',
             mem?.reqPerSec ? ratio(r.reqPerSec, mem.reqPerSec) : '–',
+            same?.reqPerSec ? ratio(r.reqPerSec, same.reqPerSec) : '–',
             ms(r.p50),
             ms(r.p99),
             `${num(r.errors)} / ${num(r.non2xx)}`,
@@ -328,6 +341,7 @@ async function run(ctx) {
         notes: [
           `autocannon in the bench process, ${CONNECTIONS} connections, ${durationSec} s per server${ctx.quick ? ' (quick mode)' : ''}; each server in its own child process on ${HOST}. On a 2-core machine the load generator and the server share the CPU.`,
           `filekeep's servers${ctx.quick ? '' : ', the sketch'} and the in-memory ceiling ran side by side: all started${warmUpSec ? ` and warmed up (${warmUpSec} s of the same load each, untimed)` : ''}, then loaded in turns of ${num(durationSec / slices)} s, round robin, ${slices} turns each (${durationSec} s in all), so that the machine's drift falls on them alike; their req/s is requests over the time loaded, p50 the mean of the turns', p99 the worst turn's. The other servers ran alone: ${warmUpSec ? 'the same warm-up, then ' : ''}${durationSec} s in one piece.`,
+          "Two ceilings, both the same in-memory Express app: the issue's, listening with `app.listen()`, and the same app on `createServer` from `@filekeep/express`, which creates each request and response with the app's prototypes so that Express does not move them with `Object.setPrototypeOf` (see that package's README). The example app and both diagnostic rows use `createServer`: the last ratio compares them with a ceiling on the same server, what durability costs; the one before it with the issue's ceiling.",
           ...(ctx.quick
             ? ['Quick mode leaves out the two diagnostic rows (`npm run bench` has them).']
             : [
@@ -338,9 +352,9 @@ async function run(ctx) {
           'Lost: ids of 2xx responses received by autocannon that are not in the data file after the server is SIGKILLed at the end of the run (a crash, as far as the server can tell).',
         ],
         table: markdownTable(
-          ['existing records', 'server', 'req/s', '÷ filekeep', '÷ in-memory', 'p50', 'p99', 'errors / non-2xx', 'acknowledged but lost'],
+          ['existing records', 'server', 'req/s', '÷ filekeep', '÷ in-memory', '÷ in-memory, same server', 'p50', 'p99', 'errors / non-2xx', 'acknowledged but lost'],
           rows,
-          'rlrrrrrrl',
+          'rlrrrrrrrl',
         ),
       };
     },
