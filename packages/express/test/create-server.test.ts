@@ -97,6 +97,21 @@ describe('createServer()', () => {
     }
   });
 
+  it("serves a bare request listener with Node's own request and response", async () => {
+    const seen: string[] = [];
+    const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      seen.push(Object.getPrototypeOf(req) === http.IncomingMessage.prototype && Object.getPrototypeOf(res) === http.ServerResponse.prototype ? 'node' : 'other');
+      res.end('plain');
+    };
+    const { port, close } = await serve(listener as unknown as Express);
+    try {
+      expect(await send(port, 'GET', '/')).toEqual({ status: 200, body: 'plain' });
+      expect(seen).toEqual(['node']);
+    } finally {
+      await close();
+    }
+  });
+
   it("passes the server options through to Node's server", async () => {
     const app = express();
     app.get('/', (_req, res) => void res.json({ ok: true }));
