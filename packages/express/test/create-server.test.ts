@@ -1,25 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type Express } from 'express';
 import { createServer, type AppServerOptions } from '@filekeep/express';
-import { createApp, lunch, useRepository } from './helpers/setup';
+import { createApp, listen, listenOn, lunch, useRepository } from './helpers/setup';
 
 const store = useRepository();
 
-async function serve(app: Express, options?: AppServerOptions): Promise<{ server: http.Server; port: number; close(): Promise<void> }> {
-  const server = createServer(app, options);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    server,
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+const serve = (app: Express, options?: AppServerOptions) => listenOn(createServer(app, options));
 
 function send(port: number, method: string, path: string, options: { json?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -48,20 +35,18 @@ describe('createServer()', () => {
     app.get('/', (_req, res) => void res.json({ ok: true }));
 
     const ours = await serve(app);
-    const plain = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => plain.once('listening', resolve));
+    const plain = await listen(app);
     try {
       const oursSeen = prototypesOnArrival(ours.server);
-      const plainSeen = prototypesOnArrival(plain);
+      const plainSeen = prototypesOnArrival(plain.server);
       expect(await send(ours.port, 'GET', '/')).toEqual({ status: 200, body: '{"ok":true}' });
-      expect(await send((plain.address() as AddressInfo).port, 'GET', '/')).toEqual({ status: 200, body: '{"ok":true}' });
+      expect(await send(plain.port, 'GET', '/')).toEqual({ status: 200, body: '{"ok":true}' });
 
       expect(oursSeen).toEqual([{ req: app.request, res: app.response }]);
       expect(plainSeen).toEqual([{ req: http.IncomingMessage.prototype, res: http.ServerResponse.prototype }]);
     } finally {
       await ours.close();
-      plain.closeAllConnections();
-      await new Promise((resolve) => plain.close(resolve));
+      await plain.close();
     }
   });
 

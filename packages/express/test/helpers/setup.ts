@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import express, { type Express } from 'express';
@@ -138,10 +138,19 @@ export function createApp(repo: ExpenseRepository, mount: (app: Express) => void
   return app;
 }
 
-export async function listen(app: Express): Promise<{ server: Server; port: number; close(): Promise<void> }> {
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
+export async function listen(app: Express): Promise<Listening> {
+  return listenOn(createHttpServer(app));
+}
+
+export interface Listening {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Listen on a free loopback port; `close()` also drops keep-alive connections. */
+export async function listenOn(server: Server): Promise<Listening> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     server,
     port: (server.address() as AddressInfo).port,
