@@ -13,8 +13,8 @@ export type AppServerOptions = Omit<ServerOptions, 'IncomingMessage' | 'ServerRe
  * and V8 then gives each of them hidden classes of their own, so every property Express, its
  * middleware and filekeep add afterwards is slow and allocates (expressjs/express#5998). When
  * the object already has that prototype, Express's `setPrototypeOf` changes nothing. Measured
- * here: the in-memory Express ceiling served 2.16× the requests per second (A/B, 4 of 4 rounds),
- * 23.3 against 32.3 KiB allocated per request.
+ * here: the in-memory Express ceiling served 1.9-2.3× the requests per second (three A/B runs,
+ * ahead in every round), 23.3 against 32.3 KiB allocated per request.
  *
  * A mounted sub-app still moves requests to its own prototypes, as Express always does.
  *
@@ -41,6 +41,9 @@ export function createServer(app: Express, options: AppServerOptions = {}): Serv
  * `Base.prototype`, as Express's do) as the new object's prototype. `Base` is called on the new
  * object. `Reflect.construct(Base, args, Derived)` would work for classes too, but V8 then gave
  * every object a map of its own (40-70 µs per construction measured) and the ceiling ran at 0.56×.
+ * V8 keeps the properties of objects built this way in a dictionary; getting fast properties
+ * takes engine-specific tricks, which made the ceiling 1.2× faster again but the example app not
+ * at all (A/B 1.00), so they are not used.
  */
 function withPrototype<C extends Function>(Base: C, prototype: object): C {
   function Derived(this: object, ...args: unknown[]): void {
