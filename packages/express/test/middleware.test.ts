@@ -2,12 +2,18 @@ import * as http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import request from 'supertest';
 import { FaultyFs } from '@filekeep/core';
-import { filekeep, resource } from '@filekeep/express';
-import express, { type RequestHandler } from 'express';
-import { createApp, deferred, GatedFs, listen, lunch, taxi, useRepository } from './helpers/setup';
+import { createServer, filekeep, resource } from '@filekeep/express';
+import express, { type Express, type RequestHandler } from 'express';
+import { createApp, deferred, GatedFs, listen, listenOn, lunch, taxi, useRepository, type Listening } from './helpers/setup';
 
 const store = useRepository();
 const noop = () => undefined;
+
+/** The hold must work whichever way the app is served: Express's own server, or filekeep's createServer. */
+const SERVERS: Array<[string, (app: Express) => Promise<Listening>]> = [
+  ['app.listen()', listen],
+  ['createServer()', (app) => listenOn(createServer(app))],
+];
 
 /** POST with a raw client, so the test sees exactly when the response starts to arrive. */
 function post(port: number, path: string, json?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
@@ -126,7 +132,7 @@ describe('filekeep()', () => {
     }
   });
 
-  it('holds a mutation response until the change is fsynced, renamed and the directory fsynced', async () => {
+  it.each(SERVERS)('holds a mutation response until the change is fsynced, renamed and the directory fsynced (%s)', async (_server, serve) => {
     const events: string[] = [];
     const fs = new GatedFs(events);
     const repo = await store.open(fs);
@@ -139,7 +145,7 @@ describe('filekeep()', () => {
         events.push('handler responded');
       }),
     );
-    const server = await listen(app);
+    const server = await serve(app);
     logSocketWrites(server.server, events);
     try {
       const { before, body } = await postThroughGate(server.port, fs, events);
@@ -151,7 +157,7 @@ describe('filekeep()', () => {
     }
   });
 
-  it('holds the response too when middleware before it wrapped writeHead, write and end (compression style), on every request, and lets GETs through', async () => {
+  it.each(SERVERS)('holds the response too when middleware before it wrapped writeHead, write and end (compression style), on every request, and lets GETs through (%s)', async (_server, serve) => {
     const events: string[] = [];
     const fs = new GatedFs(events);
     const repo = await store.open(fs);
@@ -173,7 +179,7 @@ describe('filekeep()', () => {
     app.get('/expenses', (req, res) => {
       res.json(req.repo.collection('expenses').count());
     });
-    const server = await listen(app);
+    const server = await serve(app);
     logSocketWrites(server.server, events);
     try {
       for (let round = 1; round <= 3; round++) {
@@ -190,7 +196,7 @@ describe('filekeep()', () => {
     }
   });
 
-  it('holds a response sent by a sub-app mounted after it, whose prototype Express swaps', async () => {
+  it.each(SERVERS)('holds a response sent by a sub-app mounted after it, whose prototype Express swaps (%s)', async (_server, serve) => {
     const events: string[] = [];
     const fs = new GatedFs(events);
     const repo = await store.open(fs);
@@ -199,7 +205,7 @@ describe('filekeep()', () => {
     const app = express();
     app.use(express.json(), filekeep(repo));
     app.use('/api', api);
-    const server = await listen(app);
+    const server = await serve(app);
     logSocketWrites(server.server, events);
     try {
       for (let round = 1; round <= 2; round++) {
