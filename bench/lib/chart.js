@@ -21,7 +21,8 @@ function niceScale(max, ticks = 5) {
  */
 function groupedBarChart({ title, subtitle, series, groups, yLabel }) {
   const colors = ['#2f6fb0', '#e0892b', '#4a9a5b', '#9b59b6'];
-  const width = 820;
+  // Wide enough that two-line group labels such as "write-file-atomic" do not run into each other.
+  const width = Math.max(820, 90 + groups.length * 105);
   const height = 420;
   const m = { top: 90, right: 20, bottom: 60, left: 70 };
   const plotW = width - m.left - m.right;
