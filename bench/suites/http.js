@@ -292,7 +292,7 @@ async function run(ctx) {
   const list = servers(ctx).filter((s) => !(ctx.quick && s.diagnostic));
   const results = new Map(); // `${key}:${count}` → result, or { skipped } / { failed }
 
-  // filekeep's servers, the sketch and the ceiling share their time in slices (see measureGroup):
+  // filekeep's servers, the sketch and both ceilings share their time in slices (see measureGroup):
   // their ratios are the targets. The other servers are each run alone, in one piece.
   const sideBySide = list.filter((s) => s.key.startsWith('memory') || s.key === 'sketch' || s.key.startsWith('filekeep'));
   const alone = list.filter((s) => !sideBySide.includes(s));
@@ -340,7 +340,7 @@ async function run(ctx) {
       return {
         notes: [
           `autocannon in the bench process, ${CONNECTIONS} connections, ${durationSec} s per server${ctx.quick ? ' (quick mode)' : ''}; each server in its own child process on ${HOST}. On a 2-core machine the load generator and the server share the CPU.`,
-          `filekeep's servers${ctx.quick ? '' : ', the sketch'} and the in-memory ceiling ran side by side: all started${warmUpSec ? ` and warmed up (${warmUpSec} s of the same load each, untimed)` : ''}, then loaded in turns of ${num(durationSec / slices)} s, round robin, ${slices} turns each (${durationSec} s in all), so that the machine's drift falls on them alike; their req/s is requests over the time loaded, p50 the mean of the turns', p99 the worst turn's. The other servers ran alone: ${warmUpSec ? 'the same warm-up, then ' : ''}${durationSec} s in one piece.`,
+          `filekeep's servers${ctx.quick ? '' : ', the sketch'} and both in-memory ceilings ran side by side: all started${warmUpSec ? ` and warmed up (${warmUpSec} s of the same load each, untimed)` : ''}, then loaded in turns of ${num(durationSec / slices)} s, round robin, ${slices} turns each (${durationSec} s in all), so that the machine's drift falls on them alike; their req/s is requests over the time loaded, p50 the mean of the turns', p99 the worst turn's. The other servers ran alone: ${warmUpSec ? 'the same warm-up, then ' : ''}${durationSec} s in one piece.`,
           "Two ceilings, both the same in-memory Express app: the issue's, listening with `app.listen()`, and the same app on `createServer` from `@filekeep/express`, which creates each request and response with the app's prototypes so that Express does not move them with `Object.setPrototypeOf` (see that package's README). The example app and both diagnostic rows use `createServer`: the last ratio compares them with a ceiling on the same server, what durability costs; the one before it with the issue's ceiling.",
           ...(ctx.quick
             ? ['Quick mode leaves out the two diagnostic rows (`npm run bench` has them).']
