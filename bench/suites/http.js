@@ -7,7 +7,8 @@ const fs = require('node:fs');
 const path = require('node:path');
 const autocannon = require('autocannon');
 const { HOST, freePort, startServer, killServer } = require('../lib/servers');
-const { expense, expenseRecords, expenseSchema } = require('../lib/data');
+const { expense } = require('../lib/data');
+const { seedPlainFile, seedFilekeepFile } = require('../lib/seed');
 const { readIds, readIdsWithLog } = require('../lib/data-file');
 const { withTimeout } = require('../lib/measure');
 const { markdownTable, num, ms, ratio } = require('../lib/table');
@@ -15,11 +16,6 @@ const { markdownTable, num, ms, ratio } = require('../lib/table');
 const RECORD_COUNTS = [0, 10000];
 const CONNECTIONS = 50;
 const BODY = JSON.stringify(expense(1));
-
-/** Writes `{ "expenses": [...] }`, the layout json-server and our hand-written servers read. */
-function seedPlainFile(file, count) {
-  fs.writeFileSync(file, JSON.stringify({ expenses: expenseRecords(count) }, null, 2));
-}
 
 /**
  * The snapshot is read directly, like any other data file. Only when a journal sits next to
@@ -46,15 +42,9 @@ function servers(ctx) {
     seedPlainFile(file, count);
     return { script: local(script), env: { DATA_FILE: file }, dataFile: file };
   };
-  // Seeded through filekeep itself (a snapshot, which both engines read).
-  const seedFilekeepFile = async (dir, count) => {
+  const seedFilekeep = async (dir, count) => {
     const file = path.join(dir, 'expenses.json');
-    if (count > 0) {
-      const repo = await filekeep.FileRepository.open({ file, collections: { expenses: { schema: expenseSchema } } });
-      const expenses = repo.collection('expenses');
-      await Promise.all(Array.from({ length: count }, (_, i) => expenses.insert(expense(i + 1))));
-      await repo.close();
-    }
+    await seedFilekeepFile(filekeep.FileRepository, file, count);
     return file;
   };
   const exampleApp = (engine) => ({
@@ -64,7 +54,7 @@ function servers(ctx) {
     skip: filekeep.missing.exampleServer,
     skipSeeded: filekeep.missing.FileRepository,
     async prepare(dir, count) {
-      const file = await seedFilekeepFile(dir, count);
+      const file = await seedFilekeep(dir, count);
       return {
         script: filekeep.exampleServer,
         env: { DATA_DIR: dir, HOST, ENGINE: engine },
@@ -83,7 +73,7 @@ function servers(ctx) {
     short: "filekeep journal\nceiling's app",
     skip: filekeep.missing.FileRepository,
     async prepare(dir, count) {
-      const file = await seedFilekeepFile(dir, count);
+      const file = await seedFilekeep(dir, count);
       return {
         script: local('filekeep-minimal.js'),
         env: { DATA_DIR: dir, ENGINE: 'journal' },
