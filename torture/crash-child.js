@@ -31,7 +31,7 @@ const text = (max) => {
 
 (async () => {
   // The journal engine compacts every ~32 KB here (every commit or two), so kills also land mid-compaction.
-  const options = engine === 'journal' ? { engine, compactAfterBytes: Number(compactAfterBytes), onWarning: () => undefined } : {};
+  const options = engine === 'journal' ? { engine, compactAfterBytes: Number(compactAfterBytes), compactAfterRatio: 0, onWarning: () => undefined } : {};
   const repo = await FileRepository.open({ file, collections: { [COLLECTION]: { schema: SCHEMA } }, ...options });
   const items = repo.collection(COLLECTION);
   const known = new Set(items.list().map((r) => r.id));

@@ -103,7 +103,7 @@ describe('FileRepository write path under injected faults', () => {
 describe('FileRepository with the journal engine under injected faults', () => {
   let warnings: RepositoryWarning[] = [];
   const openJournal = (fs: FaultyFs, compactAfterBytes = 1 << 20) =>
-    FileRepository.open<Notes>({ file: dataFile(), engine: 'journal', compactAfterBytes, fs, collections: { notes: { schema: looseSchema } }, onWarning: (w) => void warnings.push(w) });
+    FileRepository.open<Notes>({ file: dataFile(), engine: 'journal', compactAfterBytes, compactAfterRatio: 0, fs, collections: { notes: { schema: looseSchema } }, onWarning: (w) => void warnings.push(w) });
   beforeEach(() => {
     warnings = [];
   });

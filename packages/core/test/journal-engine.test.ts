@@ -38,6 +38,8 @@ async function open(options: Partial<RepositoryOptions<Notes>> = {}): Promise<Fi
   const repo = await FileRepository.open<Notes>({
     file: dataFile(),
     engine: 'journal',
+    // Most tests here set compactAfterBytes to compact within a few commits, whatever the snapshot's size.
+    compactAfterRatio: 0,
     collections: { notes: { schema: looseSchema }, expenses: { schema: expenseSchema } },
     onWarning: (w) => warnings.push(w),
     ...options,
@@ -155,6 +157,37 @@ describe('FileRepository with the journal engine', () => {
       await notes.insert({ after: true });
       expect((await readJournal(journalFile())).map((l) => l.payload.seq)).toEqual([seq + 1]);
       await expectReopenedEqual(repo, { fs, compactAfterBytes: 300 });
+      expect(warnings).toEqual([]);
+    });
+
+    it('waits by default until the journal is as large as the snapshot, so large data is not rewritten every few bytes', async () => {
+      let repo = await open({ compactAfterBytes: 0 });
+      for (let i = 0; i < 20; i++) await repo.collection('notes').insert({ body: 'x'.repeat(60), i });
+      await repo.close();
+      // Reopened with the default ratio (1): the snapshot read at open sets the first mark.
+      repo = await open({ compactAfterBytes: 0, compactAfterRatio: undefined });
+      const snapshotBytes = (await stat(dataFile())).size;
+      const snapshotSeq = JSON.parse(await readFile(dataFile(), 'utf8')).seq;
+      let seq = snapshotSeq;
+      let before: number;
+      for (;;) {
+        before = (await readFile(journalFile())).length;
+        await repo.collection('notes').insert({ body: 'y'.repeat(60), i: ++seq });
+        const after = (await readFile(journalFile())).length;
+        if (after === 0) break;
+        // Every journal record is under 300 bytes: no compaction while the journal is smaller.
+        expect(after).toBeLessThan(snapshotBytes + 300);
+        expect(JSON.parse(await readFile(dataFile(), 'utf8')).seq).toBe(snapshotSeq);
+      }
+      // The commit that took the journal to the snapshot's size compacted, not one before it.
+      expect(before).toBeLessThan(snapshotBytes);
+      expect(before).toBeGreaterThan(snapshotBytes - 300);
+      expect(JSON.parse(await readFile(dataFile(), 'utf8')).seq).toBe(seq);
+      expect(seq - snapshotSeq).toBeGreaterThan(5);
+      // The next mark is the new, larger snapshot: one more insert does not compact again.
+      await repo.collection('notes').insert({ i: 'next' });
+      expect(JSON.parse(await readFile(dataFile(), 'utf8')).seq).toBe(seq);
+      await expectReopenedEqual(repo);
       expect(warnings).toEqual([]);
     });
 
@@ -382,7 +415,7 @@ describe('FileRepository with the journal engine', () => {
 
     it('keeps the changes to a collection it does not declare', async () => {
       await threeRecords();
-      const repo = await FileRepository.open<{ expenses: Expense }>({ file: dataFile(), engine: 'journal', compactAfterBytes: 0, collections: { expenses: { schema: expenseSchema } } });
+      const repo = await FileRepository.open<{ expenses: Expense }>({ file: dataFile(), engine: 'journal', compactAfterBytes: 0, compactAfterRatio: 0, collections: { expenses: { schema: expenseSchema } } });
       await repo.collection('expenses').insert({ description: 'Tea', amount: 2 });
       await repo.close();
       expect(JSON.parse(await readFile(dataFile(), 'utf8')).collections.notes).toEqual({ nextId: 4, records: [{ id: 1, i: 1 }, { id: 2, i: 2 }, { id: 3, i: 3 }] });
@@ -509,9 +542,11 @@ describe('FileRepository with the journal engine', () => {
       expect((error as Error).message).toContain(journalFile());
     });
 
-    it('rejects an unknown engine and a bad compactAfterBytes, naming the option', async () => {
+    it('rejects an unknown engine and a bad compactAfterBytes or compactAfterRatio, naming the option', async () => {
       await expect(open({ engine: 'wal' as never })).rejects.toThrow(/`engine`.*"wal"/);
       await expect(open({ compactAfterBytes: -1 })).rejects.toThrow(/`compactAfterBytes`.*-1/);
+      await expect(open({ compactAfterRatio: -0.5 })).rejects.toThrow(/`compactAfterRatio`.*-0.5/);
+      await expect(open({ compactAfterRatio: Number.POSITIVE_INFINITY })).rejects.toThrow(/`compactAfterRatio`/);
     });
   });
 

@@ -175,7 +175,7 @@ class ThreadPoolFaultyFs extends FaultyFs {
 
 type Engine = 'snapshot' | 'journal';
 /** The journal engine compacts often here (every ~200 bytes), so runs cross compactions and reopen after them. */
-const ENGINE_OPTIONS = { snapshot: { engine: 'snapshot' }, journal: { engine: 'journal', compactAfterBytes: 200 } } as const;
+const ENGINE_OPTIONS = { snapshot: { engine: 'snapshot' }, journal: { engine: 'journal', compactAfterBytes: 200, compactAfterRatio: 0 } } as const;
 const FAULT_PATH = { snapshot: WRITE_PATH, journal: JOURNAL_WRITE_PATH };
 
 function callRepo(repo: FileRepository<Notes>, op: Mutation, id: Id): Promise<unknown> {

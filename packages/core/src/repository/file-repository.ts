@@ -48,12 +48,21 @@ export interface RepositoryOptions<M extends CollectionTypes<M>> {
    */
   engine?: 'snapshot' | 'journal';
   /**
-   * Journal engine: once the journal holds this many bytes, the commit that crossed the mark also
-   * writes a new snapshot and empties the journal (its callers resolve after that; commits queued
-   * meanwhile form the next batch). Smaller means a faster open, larger means fewer rewrites.
+   * Journal engine: once the journal holds this many bytes (and `compactAfterRatio` allows), the
+   * commit that crossed the mark also writes a new snapshot and empties the journal (its callers
+   * resolve after that; commits queued meanwhile form the next batch). Smaller means a faster
+   * open, larger means fewer rewrites.
    * @default 4 MiB (4_194_304)
    */
   compactAfterBytes?: number;
+  /**
+   * Journal engine: compact only once the journal also holds this multiple of the snapshot's size
+   * (as read at open or written by the last compaction). At 1, rewriting the snapshot costs about
+   * one byte per journal byte however large the data grows, and an open replays at most a
+   * snapshot's worth of journal; 0 leaves the decision to `compactAfterBytes` alone.
+   * @default 1
+   */
+  compactAfterRatio?: number;
   /**
    * Called for problems that lose nothing: a torn last journal record cut off at open (the trace of
    * a crash, `FK_JOURNAL_TAIL_CUT`), or a compaction that failed and will be retried
@@ -126,6 +135,10 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     if (!Number.isSafeInteger(compactAfterBytes) || compactAfterBytes < 0) {
       throw new InvalidOptionError('compactAfterBytes', 'a non-negative integer', compactAfterBytes);
     }
+    const compactAfterRatio = options.compactAfterRatio ?? 1;
+    if (typeof compactAfterRatio !== 'number' || !Number.isFinite(compactAfterRatio) || compactAfterRatio < 0) {
+      throw new InvalidOptionError('compactAfterRatio', 'a non-negative finite number', compactAfterRatio);
+    }
     if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw new InvalidOptionError('onWarning', 'a function', options.onWarning);
     // Boots beside the schema compiles and the reads below, so the first commit does not wait for it.
     prestartFsWorker(fs);
@@ -151,7 +164,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
         mode: options.mode,
         warn: guarded(options.onWarning ?? emitWarning),
       };
-      const engine = engineName === 'journal' ? new JournalEngine(context, { compactAfterBytes }) : new SnapshotEngine(context);
+      const engine = engineName === 'journal' ? new JournalEngine(context, { compactAfterBytes, compactAfterRatio }) : new SnapshotEngine(context);
       const state = await engine.load();
       const schemas = new Map(names.map((name) => [name, (options.collections as Record<string, CollectionOptions>)[name]!.schema]));
       return new FileRepository<M>(file, state, validators, schemas, lock, engine);

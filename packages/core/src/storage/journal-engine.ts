@@ -9,8 +9,10 @@ import { journalPathOf, writeSnapshot } from './snapshot-engine';
 import { forWorker, runJob } from '../worker/run-job';
 
 export interface JournalEngineOptions {
-  /** Compact once the journal holds at least this many bytes (after the commit that crossed it). */
+  /** Compact once the journal holds at least this many bytes (after the commit that crossed it)... */
   compactAfterBytes: number;
+  /** ...and at least this multiple of the snapshot's size (0: the byte count alone decides). */
+  compactAfterRatio: number;
 }
 
 /**
@@ -25,7 +27,8 @@ export interface JournalEngineOptions {
  *   fails. Until such a repair succeeds every commit first retries the repair and fails if it
  *   cannot: nothing is ever appended after a tail of unknown content.
  * - Compaction (design rule 10) runs inside the commit that took the journal past
- *   `compactAfterBytes`, after its record is durable: an atomic snapshot (AtomicFile: temp file,
+ *   `compactAfterBytes` and past `compactAfterRatio` times the snapshot's size (so rewriting the
+ *   snapshot costs about one byte per journal byte however large the data), after its record is durable: an atomic snapshot (AtomicFile: temp file,
  *   fdatasync, rename, directory fsync) carrying the last seq, and only then the journal is
  *   truncated to 0 bytes and fdatasync'd. The batch is already durable, so a failed compaction only
  *   warns (and waits for another `compactAfterBytes` before trying again); a failed truncate leaves
@@ -46,6 +49,7 @@ export class JournalEngine implements StorageEngine {
   private length = 0;
   /** Set while the journal's tail may differ from `length`: the failure that left it so. */
   private damage: { cause: unknown } | undefined;
+  /** The journal length that triggers the next compaction. */
   private compactAt: number;
 
   constructor(
@@ -56,12 +60,18 @@ export class JournalEngine implements StorageEngine {
     this.compactAt = options.compactAfterBytes;
   }
 
+  /** The trigger after a snapshot of `snapshotBytes` (read at open or written by a compaction). */
+  private nextCompaction(snapshotBytes: number): number {
+    return Math.max(this.options.compactAfterBytes, Math.ceil(this.options.compactAfterRatio * snapshotBytes));
+  }
+
   async load(): Promise<SnapshotState> {
     const { fs, file, collections, check } = this.ctx;
     const [data, journal] = await Promise.all([readOptionalFile(fs, file), readOptionalFile(fs, this.journal)]);
     this.mode = this.ctx.mode ?? data.mode ?? journal.mode ?? 0o644;
     const state = data.bytes === undefined ? emptyState(collections) : parseSnapshot(file, data.bytes.toString('utf8'), collections, check);
     this.seq = state.seq;
+    this.compactAt = this.nextCompaction(data.bytes?.length ?? 0);
     if (journal.bytes === undefined) return state;
 
     // Everything is checked before anything is modified: corrupt files stay byte-identical.
@@ -200,8 +210,9 @@ export class JournalEngine implements StorageEngine {
   private async compact(durable: SnapshotState, batch: BatchChanges): Promise<void> {
     const { fs, file } = this.ctx;
     const seq = this.seq;
+    let snapshotBytes: number;
     try {
-      await writeSnapshot(file, fs, this.mode, durable, batch, seq);
+      snapshotBytes = await writeSnapshot(file, fs, this.mode, durable, batch, seq);
     } catch (error) {
       this.compactAt = this.length + this.options.compactAfterBytes;
       this.ctx.warn({
@@ -216,7 +227,7 @@ export class JournalEngine implements StorageEngine {
     // From here the snapshot holds every record in the journal: its old content and an empty file
     // are equally valid, so a failed truncate needs only a repair to 0 bytes before the next append.
     this.length = 0;
-    this.compactAt = this.options.compactAfterBytes;
+    this.compactAt = this.nextCompaction(snapshotBytes);
     try {
       await fs.ftruncate(this.fd!, 0);
       await fs.fdatasync(this.fd!);
