@@ -28,8 +28,9 @@ export interface JournalEngineOptions {
  *   cannot: nothing is ever appended after a tail of unknown content.
  * - Compaction (design rule 10) runs inside the commit that took the journal past
  *   `compactAfterBytes` and past `compactAfterRatio` times the snapshot's size (so rewriting the
- *   snapshot costs about one byte per journal byte however large the data), after its record is durable: an atomic snapshot (AtomicFile: temp file,
- *   fdatasync, rename, directory fsync) carrying the last seq, and only then the journal is
+ *   snapshot costs about one byte per journal byte however large the data), after its record is
+ *   durable: an atomic snapshot (AtomicFile: temp file, fdatasync, rename, directory fsync)
+ *   carrying the last seq, and only then the journal is
  *   truncated to 0 bytes and fdatasync'd. The batch is already durable, so a failed compaction only
  *   warns (and waits for another `compactAfterBytes` before trying again); a failed truncate leaves
  *   records the snapshot already holds, which recovery skips, and is repaired before the next append.
