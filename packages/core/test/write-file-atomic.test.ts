@@ -165,7 +165,6 @@ describe('writeFileAtomic()', () => {
       { name: 'fsync temp file', call: 'fdatasync', when: isTemp },
       { name: 'close temp file', call: 'close', when: isTemp },
       { name: 'open directory', call: 'open', when: isDir },
-      { name: 'link backup', call: 'link', when: isTemp },
       { name: 'rename', call: 'rename', when: () => true },
       { name: 'fsync directory', call: 'fsync', when: isDir },
     ];
@@ -189,6 +188,63 @@ describe('writeFileAtomic()', () => {
         });
       }
     }
+
+    it('puts the old content and mode back by copying the held old file when the directory fsync fails', async () => {
+      const file = tmp.file('big.bin');
+      // Larger than one copy chunk (1 MiB), so the copy loops.
+      const old = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+      await writeFile(file, old);
+      await chmod(file, 0o640);
+      const fs = new FaultyFs().fail({ call: 'fsync', when: isDir });
+      await expect(writeFileAtomic(file, 'new', { fs })).rejects.toMatchObject({ code: 'FK_WRITE_FAILED', details: { step: 'fsync directory' } });
+      expect((await readFile(file)).equals(old)).toBe(true);
+      expect((await stat(file)).mode & 0o777).toBe(0o640);
+      expect(fs.count('read')).toBeGreaterThan(3);
+      expect(await tmp.list()).toEqual(['big.bin']);
+    });
+
+    it('makes no backup link when it can hold the old file open', async () => {
+      const file = tmp.file('data.json');
+      await writeFile(file, 'old');
+      const fs = new FaultyFs();
+      await writeFileAtomic(file, 'new', { fs });
+      expect(fs.count('link')).toBe(0);
+      expect(fs.count('open', (p) => p === file)).toBe(1);
+    });
+
+    describe('when the old file cannot be opened to be held', () => {
+      const cannotHold = (fs: FaultyFs, file: string) => fs.fail({ call: 'open', code: 'EACCES', when: (p) => p === file });
+
+      it('keeps a backup link instead and renames it back when the directory fsync fails', async () => {
+        const file = tmp.file('data.json');
+        await writeFile(file, 'old');
+        const fs = cannotHold(new FaultyFs(), file).fail({ call: 'fsync', when: isDir });
+        await expect(writeFileAtomic(file, 'new', { fs })).rejects.toMatchObject({ details: { step: 'fsync directory' } });
+        expect(fs.count('link', isTemp)).toBe(1);
+        expect(await readFile(file, 'utf8')).toBe('old');
+        expect(await tmp.list()).toEqual(['data.json']);
+      });
+
+      it.each(['EIO', 'ENOSPC'])('fails before the rename, leaving the old content, when the backup link fails with %s', async (code) => {
+        const file = tmp.file('data.json');
+        await writeFile(file, 'old');
+        const fs = cannotHold(new FaultyFs(), file).fail({ call: 'link', code, when: isTemp });
+        await expect(writeFileAtomic(file, 'new', { fs })).rejects.toMatchObject({ details: { step: 'link backup' } });
+        expect(fs.count('rename')).toBe(0);
+        expect(await readFile(file, 'utf8')).toBe('old');
+        expect(await tmp.list()).toEqual(['data.json']);
+      });
+    });
+
+    it('reports the failed directory fsync and leaves no stray file when the old content cannot be copied back', async () => {
+      const file = tmp.file('data.json');
+      await writeFile(file, 'old');
+      const fs = new FaultyFs().fail({ call: 'fsync', when: isDir }).fail({ call: 'read', code: 'EIO' });
+      const error = (await writeFileAtomic(file, 'new', { fs }).catch((e: unknown) => e)) as WriteFailedError;
+      expect(error).toBeInstanceOf(WriteFailedError);
+      expect(error.details?.['step']).toBe('fsync directory');
+      expect(await tmp.list()).toEqual(['data.json']);
+    });
 
     it('removes a new target again when the directory fsync fails', async () => {
       const fs = new FaultyFs().fail({ call: 'fsync', when: isDir });

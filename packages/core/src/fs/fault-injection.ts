@@ -73,6 +73,10 @@ export class FaultyFs implements FsSeam {
     const len = rule?.shortWrite !== undefined ? Math.min(length, rule.shortWrite) : length;
     return this.base.write(fd, buffer, offset, len);
   }
+  async read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    this.check('read', this.fdPaths.get(fd));
+    return this.base.read(fd, buffer, offset, length, position);
+  }
   async fdatasync(fd: number): Promise<void> {
     this.check('fdatasync', this.fdPaths.get(fd));
     return this.base.fdatasync(fd);
@@ -128,5 +132,9 @@ export class FaultyFs implements FsSeam {
   async stat(path: string) {
     this.check('stat', path);
     return this.base.stat(path);
+  }
+  async fstat(fd: number) {
+    this.check('fstat', this.fdPaths.get(fd));
+    return this.base.fstat(fd);
   }
 }

@@ -13,12 +13,14 @@ import type { FsSeam } from './seam';
 export type FsOp =
   | { call: 'open'; path: string; flags: string | number; mode: number }
   | { call: 'write'; fd: number; buffer: Uint8Array; offset: number; length: number }
+  | { call: 'read'; fd: number; buffer: Uint8Array; position: number }
   | { call: 'writev'; fd: number; buffers: readonly Uint8Array[] }
   | { call: 'fdatasync' | 'fsync' | 'close' | 'closeAfterReply'; fd: number }
   | { call: 'fchmod'; fd: number; mode: number }
   | { call: 'rename' | 'link'; from: string; to: string }
   | { call: 'unlink' | 'mkdir'; path: string }
-  | { call: 'statMode'; path: string };
+  | { call: 'statMode'; path: string }
+  | { call: 'fstatMode'; fd: number };
 
 export type FsProgram<T> = Generator<FsOp, T, unknown>;
 
@@ -27,6 +29,10 @@ export function* open(path: string, flags: string | number, mode = 0o666): FsPro
 }
 export function* write(fd: number, buffer: Uint8Array, offset: number, length: number): FsProgram<number> {
   return (yield { call: 'write', fd, buffer, offset, length }) as number;
+}
+/** pread(2) into the whole of `buffer` at `position`: the number of bytes read, 0 at the end. */
+export function* read(fd: number, buffer: Uint8Array, position: number): FsProgram<number> {
+  return (yield { call: 'read', fd, buffer, position }) as number;
 }
 /** writev(2): `buffers` in order at the fd's position; like write(2) it may write fewer bytes. */
 export function* writev(fd: number, buffers: readonly Uint8Array[]): FsProgram<number> {
@@ -67,6 +73,11 @@ export function* mkdir(path: string): FsProgram<void> {
 /** The permission bits of `path` (stat(2)); a Stats object never has to cross threads. */
 export function* statMode(path: string): FsProgram<number> {
   return (yield { call: 'statMode', path }) as number;
+}
+
+/** The permission bits of an open file (fstat(2)). */
+export function* fstatMode(fd: number): FsProgram<number> {
+  return (yield { call: 'fstatMode', fd }) as number;
 }
 
 /** Run `body`, and swallow its failure (best-effort cleanup). */
@@ -118,6 +129,7 @@ function performAsync(seam: FsSeam, op: FsOp): Promise<unknown> {
   switch (op.call) {
     case 'open': return seam.open(op.path, op.flags, op.mode);
     case 'write': return seam.write(op.fd, op.buffer, op.offset, op.length);
+    case 'read': return seam.read(op.fd, op.buffer, 0, op.buffer.byteLength, op.position);
     // The seam has no writev: a writev that writes only (part of) its first buffer is a legal
     // short one, and a seam's write faults apply to it.
     case 'writev': return seam.write(op.fd, op.buffers[0]!, 0, op.buffers[0]!.byteLength);
@@ -131,6 +143,7 @@ function performAsync(seam: FsSeam, op: FsOp): Promise<unknown> {
     case 'unlink': return seam.unlink(op.path);
     case 'mkdir': return seam.mkdir(op.path);
     case 'statMode': return seam.stat(op.path).then((stats) => stats.mode & 0o7777);
+    case 'fstatMode': return seam.fstat(op.fd).then((stats) => stats.mode & 0o7777);
   }
 }
 
@@ -139,6 +152,7 @@ function performSync(op: FsOp, afterReply: number[]): unknown {
     case 'closeAfterReply': return void afterReply.push(op.fd);
     case 'open': return fs.openSync(op.path, op.flags, op.mode);
     case 'write': return fs.writeSync(op.fd, op.buffer, op.offset, op.length);
+    case 'read': return fs.readSync(op.fd, op.buffer, 0, op.buffer.byteLength, op.position);
     case 'writev': return fs.writevSync(op.fd, op.buffers as Uint8Array[]);
     case 'fdatasync': return fs.fdatasyncSync(op.fd);
     case 'fsync': return fs.fsyncSync(op.fd);
@@ -149,6 +163,7 @@ function performSync(op: FsOp, afterReply: number[]): unknown {
     case 'unlink': return fs.unlinkSync(op.path);
     case 'mkdir': return fs.mkdirSync(op.path, { recursive: true });
     case 'statMode': return fs.statSync(op.path).mode & 0o7777;
+    case 'fstatMode': return fs.fstatSync(op.fd).mode & 0o7777;
   }
 }
 

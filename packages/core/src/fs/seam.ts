@@ -9,6 +9,8 @@ export interface FsSeam {
   open(path: string, flags: string | number, mode?: number): Promise<number>;
   /** May write fewer bytes than asked, like write(2); callers loop. */
   write(fd: number, buffer: Uint8Array, offset: number, length: number): Promise<number>;
+  /** pread(2): up to `length` bytes at `position` into `buffer` at `offset`; 0 at the end of the file. */
+  read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   fdatasync(fd: number): Promise<void>;
   fsync(fd: number): Promise<void>;
   fchmod(fd: number, mode: number): Promise<void>;
@@ -21,6 +23,7 @@ export interface FsSeam {
   readFile(path: string): Promise<Buffer>;
   readdir(path: string): Promise<string[]>;
   stat(path: string): Promise<fs.Stats>;
+  fstat(fd: number): Promise<fs.Stats>;
 }
 
 export type FsCall = keyof FsSeam;
@@ -33,6 +36,7 @@ function call<T>(fn: (done: (error: NodeJS.ErrnoException | null, value: T) => v
 export const nodeFs: FsSeam = {
   open: (path, flags, mode = 0o666) => call((done) => fs.open(path, flags, mode, done)),
   write: (fd, buffer, offset, length) => call((done) => fs.write(fd, buffer, offset, length, null, done)),
+  read: (fd, buffer, offset, length, position) => call((done) => fs.read(fd, buffer, offset, length, position, done)),
   fdatasync: (fd) => call<void>((done) => fs.fdatasync(fd, (e) => done(e, undefined))),
   fsync: (fd) => call<void>((done) => fs.fsync(fd, (e) => done(e, undefined))),
   fchmod: (fd, mode) => call<void>((done) => fs.fchmod(fd, mode, (e) => done(e, undefined))),
@@ -45,6 +49,7 @@ export const nodeFs: FsSeam = {
   readFile: (path) => call((done) => fs.readFile(path, done)),
   readdir: (path) => call((done) => fs.readdir(path, done)),
   stat: (path) => call((done) => fs.stat(path, done)),
+  fstat: (fd) => call((done) => fs.fstat(fd, done)),
 };
 
 /** Windows cannot open a directory, so there is no directory fsync there. */

@@ -11,7 +11,6 @@ export const WRITE_PATH: ReadonlyArray<{ step: string; call: FsCall; on: WritePa
   { step: 'fsync', call: 'fdatasync', on: 'temp' },
   { step: 'close', call: 'close', on: 'temp' },
   { step: 'open directory', call: 'open', on: 'dir' },
-  { step: 'link backup', call: 'link', on: 'temp' },
   { step: 'rename', call: 'rename', on: 'file' },
   { step: 'fsync directory', call: 'fsync', on: 'dir' },
 ];
