@@ -256,6 +256,32 @@ describe('FileRepository with the journal engine', () => {
       await expectReopenedEqual(repo);
     });
 
+    it('after a failed compaction, waits for as much journal again as the snapshot before it retries', async () => {
+      let repo = await open({ compactAfterBytes: 0 });
+      for (let i = 0; i < 20; i++) await repo.collection('notes').insert({ body: 'x'.repeat(60), i });
+      await repo.close();
+      const snapshotBytes = (await stat(dataFile())).size;
+      const fs = new FaultyFs().fail({ call: 'rename', code: 'ENOSPC', when: (p) => p === dataFile() });
+      // Default ratio (1), no minimum: without the wait, a lasting failure would retry at every commit.
+      repo = await open({ fs, compactAfterBytes: 0, compactAfterRatio: undefined });
+      const notes = repo.collection('notes');
+      const journalWhenWarned: number[] = [];
+      for (let i = 0; journalWhenWarned.length < 2; i++) {
+        await notes.insert({ body: 'y'.repeat(60), i });
+        if (warnings.length > journalWhenWarned.length) journalWhenWarned.push((await readFile(journalFile())).length);
+        expect(i).toBeLessThan(200);
+      }
+      expect(fs.count('rename', (p) => p === dataFile())).toBe(2);
+      // Every journal record is under 300 bytes.
+      expect(journalWhenWarned[1]! - journalWhenWarned[0]!).toBeGreaterThanOrEqual(snapshotBytes);
+      expect(journalWhenWarned[1]! - journalWhenWarned[0]!).toBeLessThan(snapshotBytes + 300);
+      expect(warnings[1]!.message).toContain(`retrying after ${snapshotBytes} more journal bytes`);
+      fs.heal();
+      while ((await readFile(journalFile())).length > 0) await notes.insert({ after: true });
+      expect(JSON.parse(await readFile(dataFile(), 'utf8')).seq).toBe(notes.list().length);
+      await expectReopenedEqual(repo);
+    });
+
     it('leaves files that reopen to the acknowledged state at every fs call of a compaction', async () => {
       // A seam that copies the directory before each call: each copy is the disk at that instant.
       const copies: Array<{ before: string; dir: string }> = [];

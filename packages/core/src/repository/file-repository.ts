@@ -59,7 +59,8 @@ export interface RepositoryOptions<M extends CollectionTypes<M>> {
    * Journal engine: compact only once the journal also holds this multiple of the snapshot's size
    * (as read at open or written by the last compaction). At 1, rewriting the snapshot costs about
    * one byte per journal byte however large the data grows, and an open replays at most a
-   * snapshot's worth of journal; 0 leaves the decision to `compactAfterBytes` alone.
+   * snapshot's worth of journal; 0 leaves the decision to `compactAfterBytes` alone. A compaction
+   * that fails is retried once the journal has grown by the same amount again.
    * @default 1
    */
   compactAfterRatio?: number;

@@ -50,6 +50,8 @@ export class JournalEngine implements StorageEngine {
   private length = 0;
   /** Set while the journal's tail may differ from `length`: the failure that left it so. */
   private damage: { cause: unknown } | undefined;
+  /** Journal bytes to gather between compactions (or attempts), from the snapshot's size. */
+  private growth: number;
   /** The journal length that triggers the next compaction. */
   private compactAt: number;
 
@@ -58,12 +60,13 @@ export class JournalEngine implements StorageEngine {
     private readonly options: JournalEngineOptions,
   ) {
     this.journal = journalPathOf(ctx.file);
-    this.compactAt = options.compactAfterBytes;
+    this.growth = this.compactAt = options.compactAfterBytes;
   }
 
-  /** The trigger after a snapshot of `snapshotBytes` (read at open or written by a compaction). */
-  private nextCompaction(snapshotBytes: number): number {
-    return Math.max(this.options.compactAfterBytes, Math.ceil(this.options.compactAfterRatio * snapshotBytes));
+  /** Set the growth from a snapshot of `snapshotBytes` (read at open or written by a compaction). */
+  private snapshotWritten(snapshotBytes: number): void {
+    this.growth = Math.max(this.options.compactAfterBytes, Math.ceil(this.options.compactAfterRatio * snapshotBytes));
+    this.compactAt = this.growth;
   }
 
   async load(): Promise<SnapshotState> {
@@ -72,7 +75,7 @@ export class JournalEngine implements StorageEngine {
     this.mode = this.ctx.mode ?? data.mode ?? journal.mode ?? 0o644;
     const state = data.bytes === undefined ? emptyState(collections) : parseSnapshot(file, data.bytes.toString('utf8'), collections, check);
     this.seq = state.seq;
-    this.compactAt = this.nextCompaction(data.bytes?.length ?? 0);
+    this.snapshotWritten(data.bytes?.length ?? 0);
     if (journal.bytes === undefined) return state;
 
     // Everything is checked before anything is modified: corrupt files stay byte-identical.
@@ -215,10 +218,12 @@ export class JournalEngine implements StorageEngine {
     try {
       snapshotBytes = await writeSnapshot(file, fs, this.mode, durable, batch, seq);
     } catch (error) {
-      this.compactAt = this.length + this.options.compactAfterBytes;
+      // Retry after as much journal again as a compaction waits for: a lasting failure (a full
+      // disk) then costs a snapshot's worth of writes per snapshot's worth of journal, as success does.
+      this.compactAt = this.length + this.growth;
       this.ctx.warn({
         code: 'FK_COMPACTION_FAILED',
-        message: `Could not compact ${this.journal} into ${file}: ${(error as Error).message}. Nothing is lost; retrying after ${this.options.compactAfterBytes} more journal bytes`,
+        message: `Could not compact ${this.journal} into ${file}: ${(error as Error).message}. Nothing is lost; retrying after ${this.growth} more journal bytes`,
         path: file,
         details: { step: 'snapshot', seq },
         cause: error,
@@ -228,7 +233,7 @@ export class JournalEngine implements StorageEngine {
     // From here the snapshot holds every record in the journal: its old content and an empty file
     // are equally valid, so a failed truncate needs only a repair to 0 bytes before the next append.
     this.length = 0;
-    this.compactAt = this.nextCompaction(snapshotBytes);
+    this.snapshotWritten(snapshotBytes);
     try {
       await fs.ftruncate(this.fd!, 0);
       await fs.fdatasync(this.fd!);
