@@ -18,6 +18,7 @@ const { freePort, startServer, killAll } = require('./lib/servers');
 const { seedPlainFile, seedFilekeepFile } = require('./lib/seed');
 // The HTTP suite's own load: the same body, connections and response handling.
 const { runAutocannon } = require('./suites/http');
+const { threadCpu } = require('./lib/thread-cpu');
 
 function parseArgs(argv) {
   const options = { rounds: 8, seconds: 3, engine: 'journal', records: 0, scripts: [] };
@@ -33,28 +34,6 @@ function parseArgs(argv) {
     throw new Error('usage: node bench/ab.js [--rounds N] [--seconds S] [--engine snapshot|journal] [--records N] A.js B.js');
   }
   return options;
-}
-
-/** CPU time in µs per thread group of a process (Linux /proc; empty elsewhere). */
-function threadCpu(pid) {
-  const out = { main: 0, other: 0 };
-  let tasks = [];
-  try {
-    tasks = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  const tick = 1e6 / 100; // USER_HZ is 100 on Linux
-  for (const tid of tasks) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out[tid === String(pid) ? 'main' : 'other'] += (Number(fields[11]) + Number(fields[12])) * tick;
-    } catch {
-      // the thread ended between readdir and read
-    }
-  }
-  return out;
 }
 
 async function main() {

@@ -11,6 +11,7 @@ const { expense } = require('../lib/data');
 const { seedPlainFile, seedFilekeepFile } = require('../lib/seed');
 const { readIds, readIdsWithLog } = require('../lib/data-file');
 const { withTimeout } = require('../lib/measure');
+const { threadCpu } = require('../lib/thread-cpu');
 const { markdownTable, num, ms, ratio } = require('../lib/table');
 
 const RECORD_COUNTS = [0, 10000];
@@ -174,6 +175,7 @@ async function launch(ctx, server, count) {
   });
   return {
     port,
+    pid: child.pid,
     stop: async () => {
       await killServer(child);
       return (setup.readIds ?? readIds)(setup.dataFile);
@@ -183,14 +185,16 @@ async function launch(ctx, server, count) {
 
 /** Accumulates a server's autocannon slices into one row. */
 function newTally() {
-  return { requests: 0, seconds: 0, p50s: [], p99: 0, errors: 0, non2xx: 0, acked: [], unreadable: 0 };
+  return { requests: 0, seconds: 0, p50s: [], p99: 0, errors: 0, non2xx: 0, acked: [], unreadable: 0, cpu: { main: 0, other: 0 } };
 }
 
 /** `timed: false` (a warm-up): only its acknowledged ids count, for the loss check. */
-function addSlice(tally, { result, acked, unreadable }, timed = true) {
+function addSlice(tally, { result, acked, unreadable }, timed = true, cpu = { main: 0, other: 0 }) {
   tally.acked.push(...acked);
   tally.unreadable += unreadable;
   if (!timed) return;
+  tally.cpu.main += cpu.main;
+  tally.cpu.other += cpu.other;
   tally.requests += result.requests.total;
   tally.seconds += result.duration;
   tally.p50s.push(result.latency.p50);
@@ -209,6 +213,8 @@ function rowOf(tally, onDisk) {
     acked: tally.acked.length,
     unreadable: tally.unreadable,
     missing: tally.acked.filter((id) => !onDisk.ids.has(id)).length,
+    cpuMain: tally.cpu.main / tally.requests,
+    cpuOther: tally.cpu.other / tally.requests,
     corrupt: onDisk.corrupt,
   };
 }
@@ -255,7 +261,10 @@ async function measureGroup(ctx, group, count, { durationSec, slices, warmUpSec 
   const turn = async (entry, seconds, { timed, last }) => {
     if (entry.done) return;
     try {
-      addSlice(entry.tally, await runAutocannon(entry.handle.port, seconds), timed);
+      const before = threadCpu(entry.handle.pid);
+      const slice = await runAutocannon(entry.handle.port, seconds);
+      const after = threadCpu(entry.handle.pid);
+      addSlice(entry.tally, slice, timed, { main: after.main - before.main, other: after.other - before.other });
     } catch (err) {
       entry.failed = firstLine(err);
     }
@@ -307,7 +316,7 @@ async function run(ctx) {
           const r = results.get(`${server.key}:${count}`);
           const head = [num(count), server.name];
           if (r.skipped || r.failed) {
-            rows.push([...head, '–', '–', '–', '–', '–', '–', '–', r.skipped ?? `failed: ${r.failed}`]);
+            rows.push([...head, '–', '–', '–', '–', '–', '–', '–', '–', r.skipped ?? `failed: ${r.failed}`]);
             continue;
           }
           let lost;
@@ -323,6 +332,7 @@ async function run(ctx) {
             ms(r.p50),
             ms(r.p99),
             `${num(r.errors)} / ${num(r.non2xx)}`,
+            Number.isFinite(r.cpuMain) && r.cpuMain + r.cpuOther > 0 ? `${num(r.cpuMain)} / ${num(r.cpuOther)}` : '–',
             lost,
           ]);
         }
@@ -339,12 +349,13 @@ async function run(ctx) {
               "The second diagnostic row is the issue's own reference point, an append log with group commit written by hand (`servers/append-log-sketch.js`): the ceiling's app appends each new record as a JSON line and answers once the batch it joined is written and fdatasync'd (libuv's `fs.write` and `fs.fdatasync`). It is durable but no product (no validation, no atomic snapshot, no recovery of a torn last line); what is between it and the first diagnostic row is what filekeep's repository and middleware cost over the least that group commit needs.",
             ]),
           'Body: one expense record (`description`, `amount`, `category`, `date`). The seeded records are in the data file before the server starts.',
+          "Server CPU: the server process's CPU time over its timed turns (from /proc), per request answered, its main thread apart from its other threads (V8's garbage-collector and compiler helpers, libuv's pool, filekeep's fs worker). It drifts far less than req/s, and the difference between two rows is what one server spends beyond the other.",
           'Lost: ids of 2xx responses received by autocannon that are not in the data file after the server is SIGKILLed at the end of the run (a crash, as far as the server can tell).',
         ],
         table: markdownTable(
-          ['existing records', 'server', 'req/s', '÷ filekeep', '÷ in-memory', '÷ in-memory, same server', 'p50', 'p99', 'errors / non-2xx', 'acknowledged but lost'],
+          ['existing records', 'server', 'req/s', '÷ filekeep', '÷ in-memory', '÷ in-memory, same server', 'p50', 'p99', 'errors / non-2xx', 'server CPU µs/req (main / other threads)', 'acknowledged but lost'],
           rows,
-          'rlrrrrrrrl',
+          'rlrrrrrrrrl',
         ),
       };
     },
