@@ -189,7 +189,7 @@ function newTally() {
 }
 
 /** `timed: false` (a warm-up): only its acknowledged ids count, for the loss check. */
-function addSlice(tally, { result, acked, unreadable }, timed = true, cpu = { main: 0, other: 0 }) {
+function addSlice(tally, { result, acked, unreadable }, timed, cpu) {
   tally.acked.push(...acked);
   tally.unreadable += unreadable;
   if (!timed) return;
