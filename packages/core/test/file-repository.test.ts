@@ -13,6 +13,7 @@ import {
   ValidationError,
   WriteFailedError,
   type CommitEvent,
+  type RepositoryWarning,
 } from '@filekeep/core';
 import { fixture, killHard, startChild } from './helpers/child';
 import { expenseSchema, looseSchema, type Expense } from './helpers/expense-schema';
@@ -60,6 +61,22 @@ describe('FileRepository', () => {
       expect(commits).toHaveLength(renames);
       expect(commits.reduce((sum, c) => sum + c.batch.mutations, 0)).toBe(1000);
       expect((await readDoc()).collections.expenses.records).toHaveLength(1000);
+    });
+
+    it('resolves a durable commit whose commit listener throws, and reports the listener as an FK_LISTENER_FAILED warning', async () => {
+      const warnings: RepositoryWarning[] = [];
+      const repo = track(
+        await FileRepository.open<{ expenses: Expense }>({ file: tmp.file('db.json'), collections: { expenses: { schema: expenseSchema } }, onWarning: (w) => void warnings.push(w) }),
+      );
+      repo.on('commit', () => {
+        throw new Error('a bug in the listener');
+      });
+      const saved = await repo.collection('expenses').insert(lunch);
+      expect(repo.collection('expenses').list()).toEqual([saved]);
+      expect((await readDoc()).collections.expenses.records).toEqual([saved]);
+      expect(warnings.map((w) => [w.code, w.details['event']])).toEqual([['FK_LISTENER_FAILED', 'commit']]);
+      expect(warnings[0]!.message).toContain('a bug in the listener');
+      expect(await repo.collection('expenses').insert(lunch)).toEqual({ id: 2, ...lunch });
     });
 
     it('rejects a record that fails the schema and queues nothing', async () => {

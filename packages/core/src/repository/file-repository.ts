@@ -108,6 +108,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     schemas: Map<string, AnySchema>,
     private readonly lock: PidLock,
     private readonly engine: StorageEngine,
+    private readonly warn: (warning: RepositoryWarning) => void,
   ) {
     super();
     this.committer = new Committer<Batch>(() => ({ changes: new Map(), nextIds: new Map(), mutations: 0, bytes: 0 }), {
@@ -154,6 +155,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     const lock = await PidLock.acquire(`${file}.lock`, { timeout: options.lockTimeout ?? 0, fs });
     try {
       await sweepTempFiles(path.dirname(file), path.basename(file), { fs });
+      const warn = guarded(options.onWarning ?? emitWarning);
       const context: EngineContext = {
         file,
         fs,
@@ -163,12 +165,12 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
           return validators.get(name)!.problem(data);
         },
         mode: options.mode,
-        warn: guarded(options.onWarning ?? emitWarning),
+        warn,
       };
       const engine = engineName === 'journal' ? new JournalEngine(context, { compactAfterBytes, compactAfterRatio }) : new SnapshotEngine(context);
       const state = await engine.load();
       const schemas = new Map(names.map((name) => [name, (options.collections as Record<string, CollectionOptions>)[name]!.schema]));
-      return new FileRepository<M>(file, state, validators, schemas, lock, engine);
+      return new FileRepository<M>(file, state, validators, schemas, lock, engine, warn);
     } catch (error) {
       await lock.release();
       throw error;
@@ -270,8 +272,25 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
   private async persist(batch: Batch): Promise<void> {
     const started = performance.now();
     batch.bytes = await this.engine.persist(batch, this.state);
-    if (this.listenerCount('commit') > 0) {
-      this.emit('commit', { batch: { mutations: batch.mutations, bytes: batch.bytes }, durationMs: performance.now() - started } satisfies CommitEvent);
+    if (this.listenerCount('commit') > 0) this.notify('commit', { batch: { mutations: batch.mutations, bytes: batch.bytes }, durationMs: performance.now() - started });
+  }
+
+  /**
+   * Emit an event about work that is already durable. A listener that throws must not turn it
+   * into a failure (a durable batch reported failed would leave memory behind the disk): its
+   * error becomes an `FK_LISTENER_FAILED` warning.
+   */
+  private notify(event: 'commit', payload: CommitEvent): void {
+    try {
+      this.emit(event, payload);
+    } catch (error) {
+      this.warn({
+        code: 'FK_LISTENER_FAILED',
+        message: `A '${event}' listener of the repository of ${this.file} threw: ${error instanceof Error ? error.message : String(error)}. What it reported is durable; nothing is lost`,
+        path: this.file,
+        details: { event },
+        cause: error,
+      });
     }
   }
 

@@ -9,9 +9,9 @@ export interface BatchChanges {
   nextIds: Map<string, number>;
 }
 
-export type WarningCode = 'FK_JOURNAL_TAIL_CUT' | 'FK_COMPACTION_FAILED';
+export type WarningCode = 'FK_JOURNAL_TAIL_CUT' | 'FK_COMPACTION_FAILED' | 'FK_LISTENER_FAILED';
 
-/** Something went wrong that lost nothing: a crash trace was cleaned up, or a compaction must wait. */
+/** Something went wrong that lost nothing: a crash trace was cleaned up, a compaction must wait, or an event listener threw. */
 export interface RepositoryWarning {
   code: WarningCode;
   message: string;
