@@ -8,7 +8,7 @@ export { sweepTempFiles, tempPathFor, type SweepOptions } from './atomic/temp-fi
 export { updateJsonAtomic, type UpdateJsonAtomicOptions } from './atomic/update-json-atomic';
 export { PidLock, withFileLock, type FileLockOptions } from './lock/pid-lock';
 export { FileRepository, DEFAULT_COMPACT_AFTER_BYTES, type CollectionTypes, type RepositoryOptions, type CollectionOptions, type CommitEvent } from './repository/file-repository';
-export type { RepositoryWarning, WarningCode } from './storage/engine';
+export type { CompactionEvent, RepositoryWarning, WarningCode } from './storage/engine';
 export { Collection, type StoredRecord, type ListQuery, type WriteOptions, type InsertOptions } from './repository/collection';
 export { parseId, compareIds, type Id } from './repository/ids';
 export { applyMergePatch, type MergePatch } from './repository/merge-patch';

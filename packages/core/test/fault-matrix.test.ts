@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmdirSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FaultyFs, FileRepository, WriteFailedError, type FsCall, type RepositoryWarning } from '@filekeep/core';
+import { HeldRenameFs, until } from './helpers/background';
 import { looseSchema } from './helpers/expense-schema';
 import { isTempName, useTempDir } from './helpers/temp-dir';
 import { stateOnDisk } from './helpers/journal';
@@ -170,32 +172,50 @@ describe('FileRepository with the journal engine under injected faults', () => {
     await expectJournalReopenedEqual(repo, fs);
   });
 
-  // Compaction runs after the crossing commit is durable: a failure there only warns.
-  const COMPACTION: Array<{ step: string; call: FsCall; on: WritePathTarget; nth?: number }> = [
-    ...WRITE_PATH,
-    { step: 'truncate journal', call: 'ftruncate', on: 'journal' },
-    // The commit's own fdatasync of the journal comes first; the compaction's is the second.
-    { step: 'truncate journal', call: 'fdatasync', on: 'journal', nth: 2 },
+  // Compaction runs in the background after the crossing commit is durable: a failure there only
+  // warns. `warned`: the step its warning names (the failing call's own step is in its cause).
+  const COMPACTION: Array<{ step: string; call: FsCall; on: WritePathTarget; nth?: number; warned: string }> = [
+    ...WRITE_PATH.map((s) => ({ ...s, warned: 'snapshot' })),
+    { step: 'create journal', call: 'open', on: 'journalTemp', warned: 'replace journal' },
+    { step: 'chmod journal', call: 'fchmod', on: 'journalTemp', warned: 'replace journal' },
+    { step: 'copy journal', call: 'read', on: 'journal', warned: 'replace journal' },
+    { step: 'copy journal', call: 'write', on: 'journalTemp', warned: 'replace journal' },
+    { step: 'fdatasync journal', call: 'fdatasync', on: 'journalTemp', warned: 'replace journal' },
+    // The snapshot opens and fsyncs the directory first, the journal's replace second.
+    { step: 'open directory', call: 'open', on: 'dir', nth: 2, warned: 'replace journal' },
+    { step: 'rename journal', call: 'rename', on: 'journal', warned: 'replace journal' },
+    { step: 'fsync directory', call: 'fsync', on: 'dir', nth: 2, warned: 'fsync directory' },
   ];
-  describe.each(COMPACTION)('compaction: $call ($step)', ({ call, on, nth }) => {
-    it.each(FAULT_CODES)('on %s resolves the already durable commit, warns, loses nothing, and compacts later', async (code) => {
-      const fs = new FaultyFs();
+  describe.each(COMPACTION)('compaction: $call ($step)', ({ step, call, on, nth, warned }) => {
+    it.each(FAULT_CODES)('on %s resolves the already durable commits, warns, loses nothing, and compacts later', async (code) => {
+      const fs = new HeldRenameFs(dataFile());
       const repo = await openJournal(fs, 300);
       const notes = repo.collection('notes');
-      await notes.insert({ title: 'small' });
+      const small = await notes.insert({ title: 'small' });
       fs.fail({ call, code, when: pathMatcher(on, dataFile()), ...(nth ? { nth } : {}) });
+      fs.hold();
       const crossing = await notes.insert({ body: 'c'.repeat(300) });
-      expect(warnings.map((w) => w.code)).toEqual(['FK_COMPACTION_FAILED']);
+      // One more commit while the snapshot is written (or after it failed), so the journal keeps a record.
+      await until(() => fs.reached || warnings.length > 0);
+      const during = await notes.insert({ title: 'during' });
+      fs.let();
+      await until(() => warnings.length > 0);
+      expect(warnings.map((w) => [w.code, w.details['step']])).toEqual([['FK_COMPACTION_FAILED', warned]]);
+      if (warned !== 'fsync directory') expect((warnings[0]!.cause as WriteFailedError).details?.['step']).toBe(step);
+      expect(notes.list()).toEqual([small, crossing, during]);
       expect(await notesOnDisk()).toEqual(notes.list());
-      expect(notes.list()).toEqual([{ id: 1, title: 'small' }, crossing]);
       expect(await temps()).toEqual([]);
 
       fs.heal();
+      const compacted = once(repo, 'compaction');
       const later = await notes.insert({ body: 'd'.repeat(300) });
+      await compacted;
       expect(warnings).toHaveLength(1);
       const snapshot = JSON.parse(await readFile(dataFile(), 'utf8')) as { seq: number; collections: { notes: { records: unknown[] } } };
-      expect(snapshot.collections.notes.records).toEqual([{ id: 1, title: 'small' }, crossing, later]);
+      expect(snapshot.collections.notes.records).toEqual([small, crossing, during, later]);
+      expect((await readFile(`${dataFile()}.journal`)).length).toBe(0);
       expect(await notesOnDisk()).toEqual(notes.list());
+      expect(await temps()).toEqual([]);
       await expectJournalReopenedEqual(repo, fs);
     });
   });

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { FilekeepError } from '../errors';
 import { canOpenDirectories, nodeFs, type FsSeam } from '../fs/seam';
-import { runJob } from '../worker/run-job';
+import { runJob, runJobBeside } from '../worker/run-job';
 import { bytesForWorker } from '../worker/worker-bytes';
 import type { TempFile } from './replace-program';
 import { tempPathFor } from './temp-files';
@@ -118,4 +118,13 @@ export class AtomicFile {
  */
 export function replaceFileAtomic(target: string, chunks: readonly Uint8Array[], options: AtomicWriteOptions = {}, transfer: ArrayBuffer[] = []): Promise<void> {
   return runJob(options.fs ?? nodeFs, 'replaceFile', [tempFileFor(target, options), chunks], transfer);
+}
+
+/**
+ * The same replace on libuv's thread pool, beside the fs worker (see `runJobBeside`): for a
+ * background snapshot, so commits queued to the worker do not wait for it. The chunks are written
+ * in place, never copied.
+ */
+export function replaceFileAtomicBeside(target: string, chunks: readonly Uint8Array[], options: AtomicWriteOptions = {}): Promise<void> {
+  return runJobBeside(options.fs ?? nodeFs, 'replaceFile', [tempFileFor(target, options), chunks]);
 }

@@ -107,7 +107,9 @@ export class FaultyFs implements FsSeam {
   }
   async rename(from: string, to: string): Promise<void> {
     this.check('rename', to);
-    return this.base.rename(from, to);
+    await this.base.rename(from, to);
+    // An fd opened on the old name now belongs to the file at the new one (a replaced journal).
+    for (const [fd, path] of this.fdPaths) if (path === from) this.fdPaths.set(fd, to);
   }
   async link(existing: string, newPath: string): Promise<void> {
     this.check('link', newPath);

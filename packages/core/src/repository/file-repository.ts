@@ -6,7 +6,7 @@ import { sweepTempFiles } from '../atomic/temp-files';
 import { ClosedError, InvalidOptionError, type WriteFailedError } from '../errors';
 import { nodeFs, type FsSeam } from '../fs/seam';
 import { PidLock } from '../lock/pid-lock';
-import type { BatchChanges, EngineContext, RepositoryWarning, StorageEngine } from '../storage/engine';
+import type { BatchChanges, CompactionEvent, EngineContext, RepositoryWarning, StorageEngine } from '../storage/engine';
 import { JournalEngine } from '../storage/journal-engine';
 import { SnapshotEngine } from '../storage/snapshot-engine';
 import { Collection, type CollectionStore } from './collection';
@@ -152,6 +152,7 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
     }
 
     await fs.mkdir(path.dirname(file));
+    let repository: FileRepository<M> | undefined;
     const lock = await PidLock.acquire(`${file}.lock`, { timeout: options.lockTimeout ?? 0, fs });
     try {
       await sweepTempFiles(path.dirname(file), path.basename(file), { fs });
@@ -166,11 +167,14 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
         },
         mode: options.mode,
         warn,
+        // A compaction starts only from a commit, so after the repository exists.
+        compacted: (event) => repository?.notify('compaction', event),
       };
       const engine = engineName === 'journal' ? new JournalEngine(context, { compactAfterBytes, compactAfterRatio }) : new SnapshotEngine(context);
       const state = await engine.load();
       const schemas = new Map(names.map((name) => [name, (options.collections as Record<string, CollectionOptions>)[name]!.schema]));
-      return new FileRepository<M>(file, state, validators, schemas, lock, engine, warn);
+      repository = new FileRepository<M>(file, state, validators, schemas, lock, engine, warn);
+      return repository;
     } catch (error) {
       await lock.release();
       throw error;
@@ -225,6 +229,8 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
   }
 
   override on(event: 'commit', listener: (event: CommitEvent) => void): this;
+  /** Journal engine: a background compaction finished (the snapshot is durable, the journal replaced). */
+  override on(event: 'compaction', listener: (event: CompactionEvent) => void): this;
   override on(event: 'error', listener: (error: WriteFailedError) => void): this;
   override on(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.on(event, listener);
@@ -280,7 +286,9 @@ export class FileRepository<M extends CollectionTypes<M> = Record<string, object
    * into a failure (a durable batch reported failed would leave memory behind the disk): its
    * error becomes an `FK_LISTENER_FAILED` warning.
    */
-  private notify(event: 'commit', payload: CommitEvent): void {
+  private notify(event: 'commit', payload: CommitEvent): void;
+  private notify(event: 'compaction', payload: CompactionEvent): void;
+  private notify(event: string, payload: unknown): void {
     try {
       this.emit(event, payload);
     } catch (error) {

@@ -21,6 +21,18 @@ export interface RepositoryWarning {
   cause?: unknown;
 }
 
+/** A compaction finished: the snapshot holds every batch up to `seq`, the journal only later ones. */
+export interface CompactionEvent {
+  /** The last batch the new snapshot holds. */
+  seq: number;
+  /** Size of the new snapshot. */
+  snapshotBytes: number;
+  /** Size of the journal kept (the records committed while the snapshot was written). */
+  journalBytes: number;
+  /** From the commit that started it to the journal's replacement. */
+  durationMs: number;
+}
+
 /** What the repository hands an engine: where the data lives and how to check a stored record. */
 export interface EngineContext {
   /** `NAME.json`, absolute. */
@@ -32,6 +44,8 @@ export interface EngineContext {
   /** The `mode` option; undefined means the existing file's mode, else 0o644. */
   mode: number | undefined;
   warn(warning: RepositoryWarning): void;
+  /** A background compaction finished (journal engine). */
+  compacted(event: CompactionEvent): void;
 }
 
 /**

@@ -1,5 +1,7 @@
+import * as path from 'node:path';
 import { CorruptDataError, WriteFailedError } from '../errors';
-import type { FsSeam } from '../fs/seam';
+import { sweepTempFiles, tempPathFor } from '../atomic/temp-files';
+import { canOpenDirectories, type FsSeam } from '../fs/seam';
 import { compareIds, isValidId, type Id } from '../repository/ids';
 import { deepFreeze, getOwn, isPlainObject } from '../repository/json-value';
 import { newEntry, parseSnapshot, type CollectionState, type Entry, type RecordCheck, type SnapshotState } from '../repository/snapshot-format';
@@ -26,16 +28,20 @@ export interface JournalEngineOptions {
  *   durable length and that is fdatasync'd, so the file equals the durable state, and the batch
  *   fails. Until such a repair succeeds every commit first retries the repair and fails if it
  *   cannot: nothing is ever appended after a tail of unknown content.
- * - Compaction (design rule 10) runs inside the commit that took the journal past
+ * - Compaction (design rule 10) starts after the commit that took the journal past
  *   `compactAfterBytes` and past `compactAfterRatio` times the snapshot's size (so rewriting the
- *   snapshot costs about one byte per journal byte however large the data), after its record is
- *   durable: an atomic snapshot (AtomicFile: temp file, fdatasync, rename, directory fsync)
- *   carrying the last seq, and only then the journal is
- *   truncated to 0 bytes and fdatasync'd. The batch is already durable, so a failed compaction only
- *   warns (and waits for another `compactAfterBytes` before trying again); a failed truncate leaves
- *   records the snapshot already holds, which recovery skips, and is repaired before the next append.
+ *   snapshot costs about one byte per journal byte however large the data), and runs in the
+ *   background: the snapshot (durable state plus that batch, carrying its seq S) is serialised at
+ *   once, then written atomically on libuv's pool (temp file, fdatasync, rename, directory fsync)
+ *   while commits keep appending through the fs worker. Only once the snapshot is durable, between
+ *   two commits, the journal is replaced by a copy of the records after S (temp file, fdatasync,
+ *   rename, directory fsync). Every step leaves a valid pair: the old snapshot with the whole
+ *   journal, or the new one with records it already holds (recovery skips them), or the new one
+ *   with the tail. A failed compaction only warns (`FK_COMPACTION_FAILED`) and is retried after
+ *   as much journal again. If the directory fsync after the journal's rename fails, the new name
+ *   may not survive a crash, so nothing is appended until a later replace succeeds.
  * - Recovery (load): the snapshot (seq S), then journal records with seq > S in order (records
- *   <= S, left by a crash between compaction's snapshot and truncate, are skipped). A damaged
+ *   <= S, left by a crash between compaction's snapshot and the journal's replace, are skipped). A damaged
  *   last record is a crash trace: cut off, fdatasync'd, reported as an `FK_JOURNAL_TAIL_CUT`
  *   warning. A damaged record followed by a good one, a sequence gap or a record that fails its
  *   checks is corruption: CorruptDataError naming the journal, and no file is modified.
@@ -54,6 +60,12 @@ export class JournalEngine implements StorageEngine {
   private growth: number;
   /** The journal length that triggers the next compaction. */
   private compactAt: number;
+  /** The journal's file operations, one at a time: commits and a compaction's journal replace. */
+  private turn: Promise<unknown> = Promise.resolve();
+  /** The compaction in flight, if any (never rejects: failures are warnings). */
+  private compaction: Promise<void> | undefined;
+  /** Set after a journal replace whose directory fsync failed: why. Cleared by a replace that syncs. */
+  private unsynced: { cause: string } | undefined;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -71,6 +83,8 @@ export class JournalEngine implements StorageEngine {
 
   async load(): Promise<SnapshotState> {
     const { fs, file, collections, check } = this.ctx;
+    // A replace of the journal that a crash interrupted leaves its temp file.
+    await sweepTempFiles(path.dirname(this.journal), path.basename(this.journal), { fs });
     const [data, journal] = await Promise.all([readOptionalFile(fs, file), readOptionalFile(fs, this.journal)]);
     this.mode = this.ctx.mode ?? data.mode ?? journal.mode ?? 0o644;
     const state = data.bytes === undefined ? emptyState(collections) : parseSnapshot(file, data.bytes.toString('utf8'), collections, check);
@@ -88,13 +102,14 @@ export class JournalEngine implements StorageEngine {
     const last = scan.records[scan.records.length - 1];
     this.seq = Math.max(state.seq, last?.seq ?? 0);
     this.length = scan.goodLength;
-    // Records the snapshot already holds (a crash between compaction's snapshot and its truncate)
+    // Records the snapshot already holds (a crash between compaction's snapshot and the journal's replace)
     // stay: appends continue right after them, and the next compaction drops them. Only a journal
     // that ends below the snapshot's seq (not left by filekeep) is emptied, so no gap follows.
     const behind = last !== undefined && last.seq < state.seq;
 
     try {
-      this.fd = await fs.open(this.journal, 'a');
+      // Readable too: a compaction copies the records it keeps from this fd.
+      this.fd = await fs.open(this.journal, 'a+');
     } catch (error) {
       throw new WriteFailedError(this.journal, error, 'open journal');
     }
@@ -132,7 +147,12 @@ export class JournalEngine implements StorageEngine {
     return state;
   }
 
-  async persist(batch: BatchChanges, durable: SnapshotState): Promise<number> {
+  persist(batch: BatchChanges, durable: SnapshotState): Promise<number> {
+    return this.exclusive(() => this.append(batch, durable));
+  }
+
+  private async append(batch: BatchChanges, durable: SnapshotState): Promise<number> {
+    if (this.unsynced) await this.resync();
     if (this.damage) await this.repair();
     if (this.fd === undefined) await this.create();
     const fd = this.fd!;
@@ -156,18 +176,35 @@ export class JournalEngine implements StorageEngine {
     }
     this.seq = seq;
     this.length += size;
-    if (this.length >= this.compactAt) await this.compact(durable, batch);
+    if (this.length >= this.compactAt && !this.compaction) this.compaction = this.compact(durable, batch);
     return size;
   }
 
-  /** Repairs a damaged tail if it can; rejects (after closing the fd) if the journal stays damaged. */
+  /** Run `task` after every journal operation queued before it. */
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(task);
+    this.turn = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Waits for a compaction in flight; repairs a damaged tail (or a journal name not yet durable) if
+   * it can; rejects (after closing the fd) if the journal stays damaged.
+   */
   async close(): Promise<void> {
+    await this.compaction;
+    return this.exclusive(() => this.closeNow());
+  }
+
+  private async closeNow(): Promise<void> {
     const fd = this.fd;
     if (fd === undefined) return;
     let failure: unknown;
-    if (this.damage) await this.repair().catch((error: unknown) => (failure = error));
+    if (this.unsynced) await this.resync().catch((error: unknown) => (failure = error));
+    else if (this.damage) await this.repair().catch((error: unknown) => (failure = error));
+    const closing = this.fd ?? fd;
     this.fd = undefined;
-    await this.ctx.fs.close(fd).catch(() => undefined);
+    await this.ctx.fs.close(closing).catch(() => undefined);
     if (failure !== undefined) throw failure;
   }
 
@@ -190,7 +227,7 @@ export class JournalEngine implements StorageEngine {
     const { fs } = this.ctx;
     let fd: number;
     try {
-      fd = await fs.open(this.journal, 'a', this.mode);
+      fd = await fs.open(this.journal, 'a+', this.mode);
     } catch (error) {
       throw new WriteFailedError(this.journal, error, 'create journal');
     }
@@ -210,43 +247,109 @@ export class JournalEngine implements StorageEngine {
     this.length = 0;
   }
 
-  /** Snapshot first (rule 10), then an empty journal. Never fails the batch, which is already durable. */
+  /**
+   * Snapshot first (rule 10), in the background, then the journal replaced by the records after
+   * it. Never rejects and never fails a batch: every batch it covers is already durable.
+   */
   private async compact(durable: SnapshotState, batch: BatchChanges): Promise<void> {
     const { fs, file } = this.ctx;
+    const started = performance.now();
     const seq = this.seq;
+    // The journal bytes up to `seq`: what the new snapshot makes redundant.
+    const covered = this.length;
+    // Serialised before the first await: later commits change `durable` in place.
+    const writing = writeSnapshot(file, fs, this.mode, durable, batch, seq, undefined, 'beside');
+    try {
+      await this.finishCompaction(writing, seq, covered, started);
+    } finally {
+      // Only now: a second compaction must not start before this one has replaced the journal.
+      this.compaction = undefined;
+    }
+  }
+
+  private async finishCompaction(writing: Promise<number>, seq: number, covered: number, started: number): Promise<void> {
+    const { file } = this.ctx;
     let snapshotBytes: number;
     try {
-      snapshotBytes = await writeSnapshot(file, fs, this.mode, durable, batch, seq);
+      snapshotBytes = await writing;
     } catch (error) {
-      // Retry after as much journal again as a compaction waits for: a lasting failure (a full
-      // disk) then costs a snapshot's worth of writes per snapshot's worth of journal, as success does.
-      this.compactAt = this.length + this.growth;
-      this.ctx.warn({
-        code: 'FK_COMPACTION_FAILED',
-        message: `Could not compact ${this.journal} into ${file}: ${(error as Error).message}. Nothing is lost; retrying after ${this.growth} more journal bytes`,
-        path: file,
-        details: { step: 'snapshot', seq },
-        cause: error,
-      });
+      this.compactionFailed(error, seq, 'snapshot', `Could not compact ${this.journal} into ${file}`);
       return;
     }
-    // From here the snapshot holds every record in the journal: its old content and an empty file
-    // are equally valid, so a failed truncate needs only a repair to 0 bytes before the next append.
-    this.length = 0;
-    this.snapshotWritten(snapshotBytes);
+    await this.exclusive(async () => {
+      this.snapshotWritten(snapshotBytes);
+      if (this.fd === undefined) return;
+      try {
+        await this.replaceJournal(covered);
+      } catch (error) {
+        // The journal keeps records the snapshot holds; recovery skips them, the next compaction drops them.
+        this.compactionFailed(error, seq, 'replace journal', `Compacted ${this.journal} into ${file} (seq ${seq}) but could not drop the records it holds from the journal`);
+        return;
+      }
+      if (this.unsynced) {
+        this.ctx.warn({
+          code: 'FK_COMPACTION_FAILED',
+          message: `Compacted ${this.journal} into ${file} (seq ${seq}), but the directory fsync after replacing the journal failed: ${this.unsynced.cause}. Nothing is lost; the next commit replaces the journal again first`,
+          path: this.journal,
+          details: { step: 'fsync directory', seq },
+        });
+        return;
+      }
+      this.ctx.compacted({ seq, snapshotBytes, journalBytes: this.length, durationMs: performance.now() - started });
+    });
+  }
+
+  /** Warn, and retry after as much journal again as a compaction waits for. */
+  private compactionFailed(error: unknown, seq: number, step: string, what: string): void {
+    // A lasting failure (a full disk) then costs a snapshot's worth of writes per snapshot's worth
+    // of journal, as success does.
+    this.compactAt = this.length + this.growth;
+    this.ctx.warn({
+      code: 'FK_COMPACTION_FAILED',
+      message: `${what}: ${(error as Error).message}. Nothing is lost; retrying after ${this.growth} more journal bytes`,
+      path: step === 'snapshot' ? this.ctx.file : this.journal,
+      details: { step, seq },
+      cause: error,
+    });
+  }
+
+  /**
+   * Replace the journal by its bytes from `from` to its durable length (a fresh file, which also
+   * drops a damaged tail). Throws with the old journal and fd untouched; a failed directory fsync
+   * afterwards sets `unsynced` instead.
+   */
+  private async replaceJournal(from: number): Promise<void> {
+    const { fs } = this.ctx;
+    const tempPath = tempPathFor(this.journal);
+    let target: number;
     try {
-      await fs.ftruncate(this.fd!, 0);
-      await fs.fdatasync(this.fd!);
+      // Opened here, not in the fs worker: this thread keeps the fd (see replaceJournal's program).
+      target = await fs.open(tempPath, 'ax+', this.mode);
     } catch (error) {
-      this.damage = { cause: error };
-      this.ctx.warn({
-        code: 'FK_COMPACTION_FAILED',
-        message: `Compacted ${this.journal} into ${file} (seq ${seq}) but could not truncate the journal: ${(error as Error).message}. Nothing is lost; the next commit truncates it first`,
-        path: this.journal,
-        details: { step: 'truncate journal', seq },
-        cause: error,
-      });
+      throw new WriteFailedError(this.journal, error, 'create journal');
     }
+    let unsynced: string | undefined;
+    try {
+      unsynced = await runJob(fs, 'replaceJournal', [
+        { journal: this.journal, source: this.fd!, from, to: this.length, target, tempPath, mode: this.mode, syncDirectory: canOpenDirectories },
+      ]);
+    } catch (error) {
+      await fs.close(target).catch(() => undefined);
+      throw error;
+    }
+    const old = this.fd!;
+    this.fd = target;
+    this.length -= from;
+    this.damage = undefined;
+    this.unsynced = unsynced === undefined ? undefined : { cause: unsynced };
+    // The old journal's last reference: nobody needs to wait while the kernel frees its blocks.
+    void fs.close(old).catch(() => undefined);
+  }
+
+  /** After a failed directory fsync: a new copy of the journal under its name, synced, or a rejection. */
+  private async resync(): Promise<void> {
+    await this.replaceJournal(0);
+    if (this.unsynced) throw new WriteFailedError(this.journal, new Error(this.unsynced.cause), 'fsync directory');
   }
 }
 

@@ -1,4 +1,4 @@
-import { replaceFileAtomic } from '../atomic/atomic-file';
+import { replaceFileAtomic, replaceFileAtomicBeside } from '../atomic/atomic-file';
 import { FilekeepError, InvalidOptionError, WriteFailedError } from '../errors';
 import { errnoCode, type FsSeam } from '../fs/seam';
 import { compareIds, type Id } from '../repository/ids';
@@ -44,7 +44,9 @@ export class SnapshotEngine implements StorageEngine {
 
 /**
  * Serialise `durable` with `batch` applied and replace `file` with it atomically. Resolves with the
- * byte length once it is durable. `seq` (journal engine) is recorded in the document.
+ * byte length once it is durable. `seq` (journal engine) is recorded in the document. The records
+ * are serialised before this returns its promise, so the caller may change `durable` right after.
+ * `where: 'beside'` (a background compaction) writes on libuv's pool instead of the fs worker.
  */
 export async function writeSnapshot(
   file: string,
@@ -54,6 +56,7 @@ export async function writeSnapshot(
   batch: BatchChanges | undefined,
   seq: number | undefined,
   serializer: SnapshotSerializer = new SnapshotSerializer(),
+  where: 'worker' | 'beside' = 'worker',
 ): Promise<number> {
   const sections: Array<[string, number, SectionRecords]> = [];
   for (const [name, state] of durable.collections) {
@@ -67,7 +70,7 @@ export async function writeSnapshot(
   try {
     // Each record's JSON is cached on its entry, and unchanged chunks of records as bytes.
     const chunks = serializer.serialize(sections, durable.foreign, seq);
-    await replaceFileAtomic(file, chunks, { mode, fs });
+    await (where === 'worker' ? replaceFileAtomic : replaceFileAtomicBeside)(file, chunks, { mode, fs });
     return chunks.reduce((size, chunk) => size + chunk.byteLength, 0);
   } catch (error) {
     throw error instanceof FilekeepError ? error : new WriteFailedError(file, error, 'serialize');

@@ -1,12 +1,12 @@
 import { discard, openTemp, publish, replaceFile, writeTemp } from '../atomic/replace-program';
-import { appendDurably } from '../storage/journal-program';
+import { appendDurably, replaceJournal } from '../storage/journal-program';
 import type { WireError } from './wire';
 
 /**
  * Every fs program that may run in the fs worker, by name (functions cannot cross threads, names
  * and structured-clonable arguments can).
  */
-export const JOBS = { openTemp, writeTemp, publish, discard, replaceFile, appendDurably };
+export const JOBS = { openTemp, writeTemp, publish, discard, replaceFile, appendDurably, replaceJournal };
 
 export type Jobs = typeof JOBS;
 export type JobName = keyof Jobs;

@@ -14,11 +14,18 @@ import { fromWire } from './wire';
  * the worker instead of copied.
  */
 export function runJob<K extends JobName>(fs: FsSeam, name: K, args: Parameters<Jobs[K]>, transfer: ArrayBuffer[] = []): Promise<JobResult<K>> {
-  if (fs !== nodeFs) {
-    const program = (JOBS[name] as (...a: unknown[]) => Generator<never, JobResult<K>, unknown>)(...args);
-    return runOnSeam(program, fs);
-  }
+  if (fs !== nodeFs) return runJobBeside(fs, name, args);
   return fsWorker.run(name, args, transfer) as Promise<JobResult<K>>;
+}
+
+/**
+ * Run a job's fs program call by call with the seam's async calls (for node's fs: libuv's thread
+ * pool), beside the fs worker: for long background work (a compaction's snapshot) that must not
+ * hold the worker's queue, where every commit waits. The buffers are used in place, not posted.
+ */
+export function runJobBeside<K extends JobName>(fs: FsSeam, name: K, args: Parameters<Jobs[K]>): Promise<JobResult<K>> {
+  const program = (JOBS[name] as (...a: unknown[]) => Generator<never, JobResult<K>, unknown>)(...args);
+  return runOnSeam(program, fs);
 }
 
 /**

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { FsCall } from '@filekeep/core';
 
-export type WritePathTarget = 'temp' | 'dir' | 'file' | 'journal';
+export type WritePathTarget = 'temp' | 'dir' | 'file' | 'journal' | 'journalTemp';
 
 /** The fs calls of one snapshot commit, in order, with the step name WriteFailedError reports. */
 export const WRITE_PATH: ReadonlyArray<{ step: string; call: FsCall; on: WritePathTarget }> = [
@@ -36,6 +36,7 @@ export function isDataTempOf(dataFile: string): (p: string | undefined) => boole
 /** A FaultRule `when` that matches the path one write-path call is made on. */
 export function pathMatcher(on: WritePathTarget, dataFile: string): (p: string | undefined) => boolean {
   if (on === 'temp') return isDataTempOf(dataFile);
+  if (on === 'journalTemp') return isDataTempOf(`${dataFile}.journal`);
   const wanted = on === 'dir' ? path.dirname(dataFile) : on === 'journal' ? `${dataFile}.journal` : dataFile;
   return (p) => p === wanted;
 }
