@@ -104,6 +104,32 @@ export class SnapshotSerializer {
   }
 
   serialize(collections: Iterable<[string, number, SectionRecords]>, foreign: Map<string, string>, seq?: number): Uint8Array[] {
+    const steps = this.build(collections, foreign, seq);
+    let step = steps.next();
+    while (!step.done) step = steps.next();
+    return step.value;
+  }
+
+  /**
+   * `serialize`, giving the event loop a turn whenever it has worked `sliceMs`: a large snapshot
+   * written in the background (a compaction) does not block requests for the whole of it. The
+   * records must not change meanwhile: pass Entry arrays built for this call (entries are immutable).
+   */
+  async serializeInSlices(collections: Iterable<[string, number, SectionRecords]>, foreign: Map<string, string>, seq: number | undefined, sliceMs: number): Promise<Uint8Array[]> {
+    const steps = this.build(collections, foreign, seq);
+    let sliceStarted = performance.now();
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      if (performance.now() - sliceStarted >= sliceMs) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sliceStarted = performance.now();
+      }
+    }
+  }
+
+  /** The serialization, yielding after each chunk of records (a point where it may pause). */
+  private *build(collections: Iterable<[string, number, SectionRecords]>, foreign: Map<string, string>, seq: number | undefined): Generator<void, Uint8Array[], void> {
     const pieces: Uint8Array[] = [];
     const text = (value: string) => pieces.push(Buffer.from(value));
     const seqLine = seq === undefined ? '' : `\n  "seq": ${seq},`;
@@ -116,7 +142,7 @@ export class SnapshotSerializer {
       if (Array.isArray(entries) && entries.length === 0) text('[]');
       else {
         text('[\n        ');
-        this.records(name, entries, pieces);
+        yield* this.records(name, entries, pieces);
         text('\n      ]');
       }
       text('\n    }');
@@ -129,8 +155,8 @@ export class SnapshotSerializer {
     return pieces;
   }
 
-  private records(name: string, records: SectionRecords, pieces: Uint8Array[]): void {
-    const chunks = Array.isArray(records) ? this.compared(name, records) : this.appended(name, records.appended);
+  private *records(name: string, records: SectionRecords, pieces: Uint8Array[]): Generator<void, void, void> {
+    const chunks = Array.isArray(records) ? yield* this.compared(name, records) : this.appended(name, records.appended);
     for (let i = 0; i < chunks.length; i++) {
       if (i > 0) pieces.push(SEPARATOR_BYTES);
       pieces.push(chunks[i]!.bytes);
@@ -139,13 +165,14 @@ export class SnapshotSerializer {
   }
 
   /** Chunks for all `entries`: a cached chunk is reused where it holds the same entry objects. */
-  private compared(name: string, entries: Entry[]): CachedChunk[] {
+  private *compared(name: string, entries: Entry[]): Generator<void, CachedChunk[], void> {
     const previous = this.cache.get(name) ?? [];
     const chunks: CachedChunk[] = [];
     for (let start = 0, i = 0; start < entries.length; start += CHUNK, i++) {
       const end = Math.min(start + CHUNK, entries.length);
       const cached = previous[i];
       chunks.push(cached && sameEntries(cached.entries, entries, start, end) ? cached : chunkOf(entries.slice(start, end)));
+      yield;
     }
     return chunks;
   }

@@ -45,8 +45,9 @@ export class SnapshotEngine implements StorageEngine {
 /**
  * Serialise `durable` with `batch` applied and replace `file` with it atomically. Resolves with the
  * byte length once it is durable. `seq` (journal engine) is recorded in the document. The records
- * are serialised before this returns its promise, so the caller may change `durable` right after.
- * `where: 'beside'` (a background compaction) writes on libuv's pool instead of the fs worker.
+ * are captured before this returns its promise, so the caller may change `durable` right after.
+ * `where: 'beside'` (a background compaction) builds the JSON in slices that let the event loop
+ * run, and writes on libuv's pool instead of the fs worker.
  */
 export async function writeSnapshot(
   file: string,
@@ -68,8 +69,9 @@ export async function writeSnapshot(
     sections.push([name, batch?.nextIds.get(name) ?? state.nextId, appended ? { appended } : mergedEntries(state, changes)]);
   }
   try {
-    // Each record's JSON is cached on its entry, and unchanged chunks of records as bytes.
-    const chunks = serializer.serialize(sections, durable.foreign, seq);
+    // Each record's JSON is cached on its entry, and unchanged chunks of records as bytes. In the
+    // background the JSON is built in slices of 10 ms, between which commits go on.
+    const chunks = where === 'worker' ? serializer.serialize(sections, durable.foreign, seq) : await serializer.serializeInSlices(sections, new Map(durable.foreign), seq, 10);
     await (where === 'worker' ? replaceFileAtomic : replaceFileAtomicBeside)(file, chunks, { mode, fs });
     return chunks.reduce((size, chunk) => size + chunk.byteLength, 0);
   } catch (error) {
