@@ -152,7 +152,7 @@ function runJest(files, env) {
 
 async function suitesSection() {
   const suites = [
-    ['fault matrix (9 calls × 4 errnos, short write, real ENOSPC)', 'packages/core/test/fault-matrix.test.ts', {}],
+    ['fault matrix (each fs call of a commit and of a compaction × 4 errnos, short writes, real ENOSPC)', 'packages/core/test/fault-matrix.test.ts', {}],
     [`model-based (fast-check, ${settings.modelRuns} runs)`, 'packages/core/test/model-based.test.ts', { FK_RUNS: String(settings.modelRuns) }],
     [`two processes, one file (${settings.lockRounds} races)`, 'packages/core/test/two-processes.test.ts', { FK_ROUNDS: String(settings.lockRounds) }],
     [`data file names vs path traversal (${settings.modelRuns} runs)`, 'packages/core/test/path-traversal.test.ts', { FK_RUNS: String(settings.modelRuns) }],

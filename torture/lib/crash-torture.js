@@ -88,7 +88,7 @@ function stateFromBytes(text, journal, problems, collection = COLLECTION) {
     const record = JSON.parse(payload.toString('utf8'));
     offset = end + 1;
     if (record.seq <= state.seq) {
-      state.staleRecords += 1; // already in the snapshot: the kill came between compaction's snapshot and truncate
+      state.staleRecords += 1; // already in the snapshot: the kill came between compaction's snapshot and the journal's replace
       continue;
     }
     if (record.seq !== state.seq + 1) problems.push(`journal seq ${record.seq} follows ${state.seq}`);
@@ -121,7 +121,10 @@ async function recover(file, engine = 'snapshot') {
   const text = await readOptional(file, 'utf8');
   const journal = engine === 'journal' ? await readOptional(`${file}.journal`) : undefined;
   const base = path.basename(file);
-  const leftTemp = (await readdir(path.dirname(file))).some((n) => n.startsWith(`.${base}.`) && /^\d+\.[0-9a-f]+\.tmp$/.test(n.slice(base.length + 2)));
+  // Our temp names: `.NAME.<pid>.<hex>.tmp`, for the snapshot and for a replaced journal (NAME.journal).
+  const isTempOf = (name) => (n) => n.startsWith(`.${name}.`) && /^\d+\.[0-9a-f]+\.tmp$/.test(n.slice(name.length + 2));
+  const names = await readdir(path.dirname(file));
+  const leftTemp = names.some(isTempOf(base)) || names.some(isTempOf(`${base}.journal`));
   const started = performance.now();
   let repo;
   try {
@@ -144,7 +147,7 @@ async function recover(file, engine = 'snapshot') {
   if (ids.some((id) => !(id < raw.nextId))) problems.push(`an id at or above nextId ${raw.nextId}`);
   const fromBytes = [...raw.records.values()].sort((a, b) => a.id - b.id);
   if (JSON.stringify(fromBytes) !== JSON.stringify(listed)) problems.push('the repository lists something else than the bytes on disk hold');
-  // Mid-compaction: a snapshot temp file left behind, or journal records the new snapshot already holds.
+  // Mid-compaction: a snapshot's or journal's temp file left behind, or journal records the new snapshot already holds.
   const midCompaction = engine === 'journal' && (leftTemp || raw.staleRecords > 0);
   return { state: { nextId: raw.nextId, records: new Map(listed.map((r) => [r.id, r])) }, restartMs, corrupt: undefined, tornTail: raw.tornTail, midCompaction, leftTemp, problems };
 }
