@@ -130,9 +130,9 @@ function performAsync(seam: FsSeam, op: FsOp): Promise<unknown> {
     case 'open': return seam.open(op.path, op.flags, op.mode);
     case 'write': return seam.write(op.fd, op.buffer, op.offset, op.length);
     case 'read': return seam.read(op.fd, op.buffer, 0, op.buffer.byteLength, op.position);
-    // The seam has no writev: a writev that writes only (part of) its first buffer is a legal
+    // A seam without writev: a writev that writes only (part of) its first buffer is a legal
     // short one, and a seam's write faults apply to it.
-    case 'writev': return seam.write(op.fd, op.buffers[0]!, 0, op.buffers[0]!.byteLength);
+    case 'writev': return seam.writev ? seam.writev(op.fd, op.buffers) : seam.write(op.fd, op.buffers[0]!, 0, op.buffers[0]!.byteLength);
     case 'fdatasync': return seam.fdatasync(op.fd);
     case 'fsync': return seam.fsync(op.fd);
     case 'close': return seam.close(op.fd);

@@ -9,6 +9,11 @@ export interface FsSeam {
   open(path: string, flags: string | number, mode?: number): Promise<number>;
   /** May write fewer bytes than asked, like write(2); callers loop. */
   write(fd: number, buffer: Uint8Array, offset: number, length: number): Promise<number>;
+  /**
+   * writev(2) at the fd's position, returning the bytes written (maybe fewer, like write). Optional:
+   * a seam without it gets one `write` per buffer, so its write faults apply to each.
+   */
+  writev?(fd: number, buffers: readonly Uint8Array[]): Promise<number>;
   /** pread(2): up to `length` bytes at `position` into `buffer` at `offset`; 0 at the end of the file. */
   read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   fdatasync(fd: number): Promise<void>;
@@ -36,6 +41,8 @@ function call<T>(fn: (done: (error: NodeJS.ErrnoException | null, value: T) => v
 export const nodeFs: FsSeam = {
   open: (path, flags, mode = 0o666) => call((done) => fs.open(path, flags, mode, done)),
   write: (fd, buffer, offset, length) => call((done) => fs.write(fd, buffer, offset, length, null, done)),
+  // One trip to libuv's pool for up to IOV_MAX buffers: a background snapshot is thousands of chunks.
+  writev: (fd, buffers) => call((done) => fs.writev(fd, buffers as Uint8Array[], null, done)),
   read: (fd, buffer, offset, length, position) => call((done) => fs.read(fd, buffer, offset, length, position, done)),
   fdatasync: (fd) => call<void>((done) => fs.fdatasync(fd, (e) => done(e, undefined))),
   fsync: (fd) => call<void>((done) => fs.fsync(fd, (e) => done(e, undefined))),
