@@ -258,7 +258,7 @@ export class JournalEngine implements StorageEngine {
     // The journal bytes up to `seq`: what the new snapshot makes redundant.
     const covered = this.length;
     // Serialised before the first await: later commits change `durable` in place.
-    const writing = writeSnapshot(file, fs, this.mode, durable, batch, seq, undefined, 'beside');
+    const writing = writeSnapshot(file, fs, this.mode, durable, batch, { seq, where: 'beside' });
     try {
       await this.finishCompaction(writing, seq, covered, started);
     } finally {

@@ -31,7 +31,7 @@ export class SnapshotEngine implements StorageEngine {
 
   async persist(batch: BatchChanges, durable: SnapshotState): Promise<number> {
     try {
-      return await writeSnapshot(this.ctx.file, this.ctx.fs, this.mode, durable, batch, undefined, this.serializer);
+      return await writeSnapshot(this.ctx.file, this.ctx.fs, this.mode, durable, batch, { serializer: this.serializer });
     } catch (error) {
       // The cache now holds this batch's records, which are not durable: the next commit starts over.
       this.serializer.reset();
@@ -42,12 +42,22 @@ export class SnapshotEngine implements StorageEngine {
   async close(): Promise<void> {}
 }
 
+export interface SnapshotWrite {
+  /** The last journal batch the snapshot holds (journal engine), recorded in the document. */
+  seq?: number;
+  /** Reused across commits, so unchanged chunks of records are not encoded again. @default a new one */
+  serializer?: SnapshotSerializer;
+  /**
+   * 'beside' (a background compaction): build the JSON in slices that let the event loop run, and
+   * write on libuv's pool instead of the fs worker. @default 'worker'
+   */
+  where?: 'worker' | 'beside';
+}
+
 /**
  * Serialise `durable` with `batch` applied and replace `file` with it atomically. Resolves with the
- * byte length once it is durable. `seq` (journal engine) is recorded in the document. The records
- * are captured before this returns its promise, so the caller may change `durable` right after.
- * `where: 'beside'` (a background compaction) builds the JSON in slices that let the event loop
- * run, and writes on libuv's pool instead of the fs worker.
+ * byte length once it is durable. The records are captured before this returns its promise, so the
+ * caller may change `durable` right after.
  */
 export async function writeSnapshot(
   file: string,
@@ -55,9 +65,7 @@ export async function writeSnapshot(
   mode: number,
   durable: SnapshotState,
   batch: BatchChanges | undefined,
-  seq: number | undefined,
-  serializer: SnapshotSerializer = new SnapshotSerializer(),
-  where: 'worker' | 'beside' = 'worker',
+  { seq, serializer = new SnapshotSerializer(), where = 'worker' }: SnapshotWrite = {},
 ): Promise<number> {
   const sections: Array<[string, number, SectionRecords]> = [];
   for (const [name, state] of durable.collections) {
