@@ -1,12 +1,37 @@
 import { readFile } from 'node:fs/promises';
-import { openSync, closeSync } from 'node:fs';
-import { runSync, writevAll, type FsOp } from '../src/fs/program';
+import { openSync, closeSync, writeFileSync } from 'node:fs';
+import { copyBytes, runSync, writevAll, type FsOp } from '../src/fs/program';
 import { replaceFileAtomic } from '../src/atomic/atomic-file';
 import { FaultyFs } from '@filekeep/core';
 import { useTempDir } from './helpers/temp-dir';
 
 const tmp = useTempDir();
 const text = (buffers: readonly Uint8Array[]) => Buffer.concat(buffers).toString();
+
+describe('copyBytes', () => {
+  const copy = async (from: number, to?: number) => {
+    writeFileSync(tmp.file('source'), 'abcdefghij');
+    const source = openSync(tmp.file('source'), 'r');
+    const target = openSync(tmp.file('target'), 'w');
+    try {
+      runSync(copyBytes(source, target, from, to), []);
+    } finally {
+      closeSync(source);
+      closeSync(target);
+    }
+    return readFile(tmp.file('target'), 'utf8');
+  };
+
+  it('copies a byte range, or from an offset to the end of the file', async () => {
+    expect(await copy(3, 7)).toBe('defg');
+    expect(await copy(4)).toBe('efghij');
+    expect(await copy(10, 10)).toBe('');
+  });
+
+  it('fails when the file ends before the range does', async () => {
+    await expect(copy(8, 12)).rejects.toThrow('the file ends at byte 10, before byte 12');
+  });
+});
 
 describe('writevAll', () => {
   it('continues after a short writev from the exact byte where it stopped, across buffer boundaries', () => {

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import * as path from 'node:path';
 import { FileExistsError, FilekeepError, WriteFailedError } from '../errors';
-import { close, closeAfterReply, fchmod, fdatasync, fstatMode, fsync, ignoringErrors, link, mkdir, open, read, rename, statMode, unlink, writeAll, writevAll, type FsProgram } from '../fs/program';
+import { close, closeAfterReply, copyBytes, fchmod, fdatasync, fstatMode, fsync, ignoringErrors, link, mkdir, open, rename, statMode, unlink, writevAll, type FsProgram } from '../fs/program';
 import { errnoCode } from '../fs/seam';
 
 /**
@@ -153,22 +153,13 @@ function* putBack(file: TempFile, old: OldFile): FsProgram<void> {
   else yield* copyBack(file, old.fd);
 }
 
-/** Copying back reads at most this much at a time: the old file may be large. */
-const COPY_CHUNK = 1 << 20;
-
 /** Replace the target with a copy of the held old file (same content and mode, a new inode). */
 function* copyBack(file: TempFile, oldFd: number): FsProgram<void> {
   const mode = yield* fstatMode(oldFd);
   let fd = yield* open(file.backupPath, 'wx', mode);
   try {
     yield* fchmod(fd, mode);
-    const buffer = new Uint8Array(COPY_CHUNK);
-    for (let position = 0; ; ) {
-      const bytes = yield* read(oldFd, buffer, position);
-      if (bytes === 0) break;
-      yield* writeAll(fd, buffer.subarray(0, bytes));
-      position += bytes;
-    }
+    yield* copyBytes(oldFd, fd, 0);
     // Durable data first, so a rename that reaches the disk never shows an empty file.
     yield* fdatasync(fd);
     const closing = fd;

@@ -99,6 +99,26 @@ export function* writeAll(fd: number, bytes: Uint8Array): FsProgram<void> {
   }
 }
 
+/** Copying reads at most this much at a time: the source may be large. */
+const COPY_CHUNK = 1 << 20;
+
+/**
+ * Copy bytes [from, to) of `source` (to its end when `to` is undefined) to `target` at its
+ * position, with pread and full writes. A source that ends before `to` is an error.
+ */
+export function* copyBytes(source: number, target: number, from: number, to?: number): FsProgram<void> {
+  const buffer = new Uint8Array(to === undefined ? COPY_CHUNK : Math.min(COPY_CHUNK, Math.max(to - from, 1)));
+  for (let position = from; to === undefined || position < to; ) {
+    const bytes = yield* read(source, to === undefined || to - position >= buffer.byteLength ? buffer : buffer.subarray(0, to - position), position);
+    if (bytes === 0) {
+      if (to === undefined) return;
+      throw new Error(`the file ends at byte ${position}, before byte ${to}`);
+    }
+    yield* writeAll(target, buffer.subarray(0, bytes));
+    position += bytes;
+  }
+}
+
 /** At most this many buffers per writev(2) call (Linux's IOV_MAX). */
 const IOV_MAX = 1024;
 

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { WriteFailedError } from '../errors';
-import { close, fchmod, fdatasync, fsync, ignoringErrors, open, read, rename, unlink, writeAll, type FsProgram } from '../fs/program';
+import { close, copyBytes, fchmod, fdatasync, fsync, ignoringErrors, open, rename, unlink, writeAll, type FsProgram } from '../fs/program';
 
 /** Append one journal record and fdatasync it: one fs-worker job per commit. */
 export function* appendDurably(journal: string, fd: number, bytes: Uint8Array): FsProgram<void> {
@@ -30,9 +30,6 @@ export interface JournalReplace {
   syncDirectory: boolean;
 }
 
-/** Copying the kept records reads at most this much at a time. */
-const COPY_CHUNK = 1 << 20;
-
 /**
  * Replace the journal with bytes [from, to) of its current content (the records a new snapshot
  * does not hold), atomically: copied into the new file, fdatasync, rename over the journal, fsync
@@ -52,13 +49,7 @@ export function* replaceJournal(job: JournalReplace): FsProgram<string | undefin
     // open(2) applied the umask.
     yield* fchmod(target, job.mode);
     step = 'copy journal';
-    const buffer = new Uint8Array(Math.min(COPY_CHUNK, Math.max(to - from, 1)));
-    for (let position = from; position < to; ) {
-      const bytes = yield* read(source, to - position < buffer.byteLength ? buffer.subarray(0, to - position) : buffer, position);
-      if (bytes === 0) throw new Error(`the journal ends at byte ${position}, before its durable length ${to}`);
-      yield* writeAll(target, buffer.subarray(0, bytes));
-      position += bytes;
-    }
+    yield* copyBytes(source, target, from, to);
     step = 'fdatasync journal';
     yield* fdatasync(target);
     step = 'open directory';
