@@ -35,6 +35,15 @@ describe('SnapshotSerializer', () => {
     expect(turns).toBeGreaterThanOrEqual(Math.floor(5000 / 256));
   });
 
+  it('returns to its caller before encoding any record when building in slices', async () => {
+    const records = Array.from({ length: 10 }, (_, i) => entry(i + 1, `value ${i}`));
+    const building = new SnapshotSerializer().serializeInSlices([['items', 11, records]], new Map(), 1, 10);
+    // Each record's JSON is cached on its entry as it is encoded.
+    expect(records.every((r) => r.json === undefined)).toBe(true);
+    await building;
+    expect(records.every((r) => r.json !== undefined)).toBe(true);
+  });
+
   it('writes exactly the bytes of serializeSnapshot while reusing unchanged chunks across commits', () => {
     fc.assert(
       fc.property(

@@ -117,6 +117,9 @@ export class SnapshotSerializer {
    */
   async serializeInSlices(collections: Iterable<[string, number, SectionRecords]>, foreign: Map<string, string>, seq: number | undefined, sliceMs: number): Promise<Uint8Array[]> {
     const steps = this.build(collections, foreign, seq);
+    // The first slice waits a turn too: the caller (a commit that crossed the compaction mark)
+    // answers its own batch first.
+    await new Promise((resolve) => setImmediate(resolve));
     let sliceStarted = performance.now();
     for (;;) {
       const step = steps.next();
