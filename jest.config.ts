@@ -14,6 +14,7 @@ const config: Config = {
     // Type checking is `npm run typecheck` (run by pretest); jest only transpiles.
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }],
   },
+  setupFilesAfterEnv: ['<rootDir>/packages/core/test/helpers/jest-setup.ts'],
   testTimeout: 30_000,
   maxWorkers: 2,
 };

@@ -5,6 +5,7 @@ export { AtomicFile, type AtomicWriteOptions } from './atomic/atomic-file';
 export { writeFileAtomic, writeJsonAtomic, type WriteFileAtomicOptions, type WriteJsonAtomicOptions } from './atomic/write-file-atomic';
 export { withAtomicFile, createAtomicWriteStream, type AtomicFileHandle } from './atomic/scoped-writer';
 export { sweepTempFiles, tempPathFor, type SweepOptions } from './atomic/temp-files';
+export { stopFsWorker } from './worker/run-job';
 export { updateJsonAtomic, type UpdateJsonAtomicOptions } from './atomic/update-json-atomic';
 export { PidLock, withFileLock, type FileLockOptions } from './lock/pid-lock';
 export { FileRepository, DEFAULT_COMPACT_AFTER_BYTES, type CollectionTypes, type RepositoryOptions, type CollectionOptions, type CommitEvent } from './repository/file-repository';

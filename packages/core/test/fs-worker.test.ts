@@ -14,10 +14,14 @@ const describeError = (error: unknown) => {
 };
 
 /** Module instances of their own, with no fs worker yet: in this file's, earlier tests started it. */
-function freshModules(): { runJob: typeof import('../src/worker/run-job'); repository: typeof import('../src/repository/file-repository') } {
+function freshModules(): {
+  runJob: typeof import('../src/worker/run-job');
+  repository: typeof import('../src/repository/file-repository');
+  write: typeof import('../src/atomic/write-file-atomic');
+} {
   let modules!: ReturnType<typeof freshModules>;
   jest.isolateModules(() => {
-    modules = { runJob: require('../src/worker/run-job'), repository: require('../src/repository/file-repository') };
+    modules = { runJob: require('../src/worker/run-job'), repository: require('../src/repository/file-repository'), write: require('../src/atomic/write-file-atomic') };
   });
   return modules;
 }
@@ -88,6 +92,7 @@ describe('the fs worker', () => {
     const repo = await repository.FileRepository.open({ file: tmp.file('db.json'), collections: { notes: { schema: looseSchema } } });
     expect(runJob.fsWorkerRunning()).toBe(true);
     await repo.close();
+    await runJob.stopFsWorker();
   });
 
   it('is not started for a repository on another fs seam', async () => {
@@ -96,6 +101,34 @@ describe('the fs worker', () => {
     await repo.collection('notes').insert({ title: 'in this thread' });
     expect(runJob.fsWorkerRunning()).toBe(false);
     await repo.close();
+  });
+
+  it('stops only after the writes in flight are durable, and the next write starts it again', async () => {
+    const { runJob, write } = freshModules();
+    const target = tmp.file('stop.json');
+    const writing = write.writeFileAtomic(target, 'one');
+    const stopping = runJob.stopFsWorker();
+    await expect(writing).resolves.toBeUndefined();
+    await stopping;
+    expect(runJob.fsWorkerRunning()).toBe(false);
+    expect(await readFile(target, 'utf8')).toBe('one');
+    await write.writeFileAtomic(target, 'two');
+    expect(runJob.fsWorkerRunning()).toBe(true);
+    expect(await readFile(target, 'utf8')).toBe('two');
+    await runJob.stopFsWorker();
+  });
+
+  it("does not fail a write started right after a stop when the stopped thread's exit arrives", async () => {
+    const { runJob, write } = freshModules();
+    const target = tmp.file('restart.json');
+    await write.writeFileAtomic(target, 'one');
+    const stopping = runJob.stopFsWorker();
+    // Posted to a new thread while the old one is still terminating.
+    const next = write.writeFileAtomic(target, 'two');
+    await stopping;
+    await expect(next).resolves.toBeUndefined();
+    expect(await readFile(target, 'utf8')).toBe('two');
+    await runJob.stopFsWorker();
   });
 
   it('lets a script that opened a repository and never wrote exit by itself', () => {

@@ -52,6 +52,8 @@ class FsWorkerClient {
   private worker: Worker | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: unknown) => void }>();
+  /** Callers of `stop` waiting for the jobs in flight to settle. */
+  private readonly whenIdle: Array<() => void> = [];
 
   /** Start the thread if it is not running, without a job (see `prestartFsWorker`). */
   prestart(): void {
@@ -60,6 +62,15 @@ class FsWorkerClient {
 
   get running(): boolean {
     return this.worker !== undefined;
+  }
+
+  /** Terminate the thread once the jobs in flight have settled; the next job starts a new one. */
+  async stop(): Promise<void> {
+    while (this.pending.size > 0) await new Promise<void>((resolve) => this.whenIdle.push(resolve));
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = undefined;
+    await worker.terminate();
   }
 
   run(name: JobName, args: unknown[], transfer: ArrayBuffer[]): Promise<unknown> {
@@ -79,16 +90,20 @@ class FsWorkerClient {
       const job = this.pending.get(reply.id);
       if (!job) return;
       this.pending.delete(reply.id);
-      if (this.pending.size === 0) worker.unref();
       if (reply.ok) job.resolve(reply.value);
       else job.reject(fromWire(reply.error));
+      if (this.pending.size === 0) this.idle(worker);
     });
     // A worker that dies (or fails to start) fails what it held; the next job starts a new one.
     const fail = (error: unknown) => {
-      if (this.worker === worker) this.worker = undefined;
+      // A stopped worker held no jobs, and one that already failed has settled its own: the jobs
+      // pending now belong to its successor.
+      if (this.worker !== worker) return;
+      this.worker = undefined;
       const jobs = [...this.pending.values()];
       this.pending.clear();
       for (const job of jobs) job.reject(error);
+      this.idle(worker);
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`filekeep's fs worker exited (code ${code})`)));
@@ -97,6 +112,11 @@ class FsWorkerClient {
     worker.unref();
     this.worker = worker;
     return worker;
+  }
+
+  private idle(worker: Worker): void {
+    worker.unref();
+    for (const wake of this.whenIdle.splice(0)) wake();
   }
 }
 
@@ -110,6 +130,19 @@ const fsWorker = new FsWorkerClient();
  */
 export function prestartFsWorker(fs: FsSeam): void {
   if (fs === nodeFs) fsWorker.prestart();
+}
+
+/**
+ * Stop filekeep's fs worker thread once the writes in flight have finished; the next durable write
+ * starts it again. An idle worker never keeps a process alive, so an app need not call this. It is
+ * for test runners that load a fresh copy of filekeep for each test file (jest): each copy starts
+ * its own thread, and threads left running pile up until the runner's process exits.
+ *
+ * @example
+ * afterAll(() => stopFsWorker());
+ */
+export function stopFsWorker(): Promise<void> {
+  return fsWorker.stop();
 }
 
 /** @internal For tests: whether the fs worker thread of this module instance has been started. */
